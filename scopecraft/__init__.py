@@ -1,0 +1,128 @@
+"""scopecraft: run AI coding agents as durable sessions bound to tasks and git worktrees.
+
+Open an engine with ``async with scopecraft.Engine.open(repo=".") as engine`` (or the sync twin
+``with scopecraft.connect(repo=".") as engine``) and create sessions for task ids. Heavy
+modules (the engine, backends) load on first use, so ``import scopecraft`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    AgentError,
+    AgentNotFound,
+    CapabilityMissing,
+    ConfigError,
+    CursorMoved,
+    DangerousRefused,
+    DuplicateSession,
+    ExecutorError,
+    ExecutorUnavailable,
+    GitError,
+    InvalidName,
+    InvalidTransition,
+    MainWorktreeRefused,
+    MalformedTask,
+    PluginError,
+    PolicyError,
+    QueueFull,
+    RequestRefused,
+    RuntimeNotFound,
+    SchemaError,
+    ScopecraftError,
+    SessionError,
+    SessionNotFound,
+    SessionTimeout,
+    StorageBusy,
+    StorageError,
+    TaskError,
+    TaskNotFound,
+    WorktreeError,
+)
+
+if TYPE_CHECKING:
+    from ._config import EngineConfig, ResourceLimits
+    from ._engine import Engine
+    from ._models import LogEntry, Priority, Session, SessionMode, SessionStatus, Task
+    from ._sync import SyncEngine, connect
+    from .executors._protocol import Resources
+    from .policies._priority import PriorityQueuePolicy
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Engine": "._engine",
+    "EngineConfig": "._config",
+    "LogEntry": "._models",
+    "Priority": "._models",
+    "PriorityQueuePolicy": ".policies._priority",
+    "ResourceLimits": "._config",
+    "Resources": ".executors._protocol",
+    "Session": "._models",
+    "SessionMode": "._models",
+    "SessionStatus": "._models",
+    "SyncEngine": "._sync",
+    "Task": "._models",
+    "connect": "._sync",
+}
+
+__all__ = [
+    "AgentError",
+    "AgentNotFound",
+    "CapabilityMissing",
+    "ConfigError",
+    "CursorMoved",
+    "DangerousRefused",
+    "DuplicateSession",
+    "Engine",
+    "EngineConfig",
+    "ExecutorError",
+    "ExecutorUnavailable",
+    "GitError",
+    "InvalidName",
+    "InvalidTransition",
+    "LogEntry",
+    "MainWorktreeRefused",
+    "MalformedTask",
+    "PluginError",
+    "PolicyError",
+    "Priority",
+    "PriorityQueuePolicy",
+    "QueueFull",
+    "RequestRefused",
+    "ResourceLimits",
+    "Resources",
+    "RuntimeNotFound",
+    "SchemaError",
+    "ScopecraftError",
+    "Session",
+    "SessionError",
+    "SessionMode",
+    "SessionNotFound",
+    "SessionStatus",
+    "SessionTimeout",
+    "StorageBusy",
+    "StorageError",
+    "SyncEngine",
+    "Task",
+    "TaskError",
+    "TaskNotFound",
+    "WorktreeError",
+    "__version__",
+    "connect",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scopecraft' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

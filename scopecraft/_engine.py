@@ -1,0 +1,935 @@
+"""The :class:`Engine`: the async core that every interface (CLI, MCP, scripts) composes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from ._config import EngineConfig, default_home
+from ._errors import (
+    CapabilityMissing,
+    ConfigError,
+    DangerousRefused,
+    InvalidTransition,
+    PluginError,
+    RequestRefused,
+    ScopecraftError,
+    SessionTimeout,
+    TaskNotFound,
+)
+from ._events import (
+    CostReported,
+    Event,
+    FeedbackGiven,
+    SessionCancelled,
+    SessionContinued,
+    SessionQueued,
+    SessionWaiting,
+)
+from ._models import (
+    LogEntry,
+    Priority,
+    Session,
+    SessionMode,
+    SessionStatus,
+    Task,
+)
+from ._names import new_session_id, validate_branch, validate_env_name, validate_session_id, validate_task_id
+from ._plugins import PluginRegistry
+from ._redact import Redactor
+from ._runtime import AttemptRunner
+from .agents._protocol import AgentAdapter
+from .executors._protocol import Executor, Resources, RuntimeStatus
+from .policies._priority import PriorityQueuePolicy
+from .policies._protocol import QueuePolicy
+from .storage._protocol import LogLine, StorageAdapter, StoredEvent
+from .worktrees._protocol import WorktreeBinding, WorktreeOrchestrator
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("scopecraft.engine")
+
+_SCHEDULER_LEASE = "scheduler"
+_ACTIVE = (
+    SessionStatus.STARTING,
+    SessionStatus.RUNNING,
+    SessionStatus.AWAITING_APPROVAL,
+    SessionStatus.PAUSED,
+)
+_IN_FLIGHT = (SessionStatus.STARTING, SessionStatus.RUNNING)
+_DEFAULT_EXECUTOR = {
+    SessionMode.AUTONOMOUS: "docker",
+    SessionMode.PLANNING: "docker",
+    SessionMode.INTERACTIVE: "tmux",
+    SessionMode.DISPATCH: "tmux",
+}
+_ADAPTER_SECRETS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_KEY")
+
+
+class _Opener:
+    """What :meth:`Engine.open` returns: ``async with Engine.open(...) as engine``."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self._kwargs = kwargs
+        self._engine: Engine | None = None
+
+    async def __aenter__(self) -> Engine:
+        self._engine = Engine(**self._kwargs)
+        await self._engine._start()
+        return self._engine
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._engine is not None
+        await self._engine.aclose()
+
+
+class Engine:
+    """Runs agents as durable sessions bound to tasks and worktrees.
+
+    Open one with ``async with Engine.open(repo=".") as engine:`` (or the sync twin
+    :func:`scopecraft.connect`). While it is open, the engine competes for the store's
+    scheduler lease; the holder starts queued sessions, collects the output of running ones
+    and reconciles runtimes left by earlier processes. Runtimes outlive the engine: closing it
+    never stops a session.
+    """
+
+    def __init__(
+        self,
+        repo: str | os.PathLike[str] = ".",
+        *,
+        home: str | os.PathLike[str] | None = None,
+        storage: StorageAdapter | None = None,
+        policy: QueuePolicy | None = None,
+        forward_env: Iterable[str] = (),
+        config: EngineConfig | Mapping[str, Any] | None = None,
+        plugins: PluginRegistry | None = None,
+    ) -> None:
+        self.repo = Path(repo).resolve()
+        self.home = Path(home).expanduser().resolve() if home is not None else default_home()
+        if isinstance(config, EngineConfig) or config is None:
+            self.config = config or EngineConfig()
+        else:
+            try:
+                self.config = EngineConfig.model_validate(dict(config))
+            except ValueError as exc:
+                raise ConfigError(f"invalid engine configuration: {exc}") from exc
+        self.plugins = plugins or PluginRegistry()
+        names = list(forward_env) + [
+            part.strip()
+            for part in os.environ.get("SCOPECRAFT_FORWARD_ENV", "").split(",")
+            if part.strip()
+        ]
+        self.forward_env: tuple[str, ...] = tuple(dict.fromkeys(validate_env_name(n) for n in names))
+        self._storage_arg = storage
+        self._storage: StorageAdapter | None = storage
+        self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
+        self.redactor = self._make_redactor()
+        self._executors: dict[str, Executor] = {}
+        self._agents: dict[str, AgentAdapter] = {}
+        self._worktrees: WorktreeOrchestrator | None = None
+        self._tasks: Any = None
+        self._runner = AttemptRunner(self)
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._leader_scope: anyio.CancelScope | None = None
+        self._supervised: dict[str, anyio.CancelScope] = {}
+        self._wake_scheduler = anyio.Event()
+        self._wakes: dict[str, anyio.Event] = {}
+        self._waiting: dict[str, str] = {}
+        self._closed = False
+        self._created_by: str | None = None
+
+    # -- opening and closing -----------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        repo: str | os.PathLike[str] = ".",
+        *,
+        home: str | os.PathLike[str] | None = None,
+        storage: StorageAdapter | None = None,
+        policy: QueuePolicy | None = None,
+        forward_env: Iterable[str] = (),
+        config: EngineConfig | Mapping[str, Any] | None = None,
+    ) -> _Opener:
+        """Open an engine on ``repo``; use as ``async with Engine.open(...) as engine``.
+
+        Args:
+            repo: Any folder of the git repository whose tasks the engine runs.
+            home: The state folder (default ``$SCOPECRAFT_HOME`` or ``~/.scopecraft``).
+            storage: A store instance (default: SQLite in ``home``).
+            policy: A queue policy instance (default ``PriorityQueuePolicy()``).
+            forward_env: Names of environment variables to forward to agents (secrets:
+                redacted everywhere).
+            config: An :class:`EngineConfig` or a mapping of its fields.
+
+        Raises:
+            ConfigError: a bad configuration value.
+            InvalidName: a bad environment variable name in ``forward_env``.
+        """
+        return _Opener(
+            {
+                "repo": repo,
+                "home": home,
+                "storage": storage,
+                "policy": policy,
+                "forward_env": forward_env,
+                "config": config,
+            }
+        )
+
+    async def __aenter__(self) -> Self:
+        await self._start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _start(self) -> None:
+        await anyio.to_thread.run_sync(lambda: self.home.mkdir(parents=True, exist_ok=True, mode=0o700))
+        if self._storage is None:
+            from .storage._sqlite import SqliteStorage
+
+            self._storage = SqliteStorage(home=self.home)
+        await self._storage.open()
+        self._created_by = await self._git_user_email()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._lease_loop)
+
+    async def aclose(self) -> None:
+        """Stop scheduling and collecting (sessions keep running), release the lease, close
+        the store. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        with anyio.CancelScope(shield=True):
+            if self._storage is not None:
+                try:
+                    await self._storage.release_lease(_SCHEDULER_LEASE, self._holder)
+                finally:
+                    for executor in self._executors.values():
+                        await executor.aclose()
+                    if self._storage_arg is None:
+                        await self._storage.close()
+
+    # -- plugins and collaborators -----------------------------------------------------------
+
+    @property
+    def storage(self) -> StorageAdapter:
+        """The store."""
+        if self._storage is None:
+            raise RuntimeError("the engine is not open; use `async with Engine.open(...)`")
+        return self._storage
+
+    @property
+    def worktrees(self) -> WorktreeOrchestrator:
+        """The worktree orchestrator (git by default)."""
+        if self._worktrees is None:
+            from .worktrees._git import GitWorktreeOrchestrator
+
+            self._worktrees = GitWorktreeOrchestrator(
+                self.repo,
+                branch_template=self.config.branch_template,
+                worktree_root=self.config.worktree_root,
+                base=self.config.base,
+            )
+        return self._worktrees
+
+    def executor(self, name: str) -> Executor:
+        """Return the executor plugin ``name``, created on first use.
+
+        Raises:
+            PluginError: no such executor is installed (or it is disabled or broken).
+        """
+        if name not in self._executors:
+            self._executors[name] = self.plugins.create(
+                "executors", name, Executor, **self.config.executors.get(name, {})
+            )
+        return self._executors[name]
+
+    def agent(self, name: str) -> AgentAdapter:
+        """Return the agent adapter ``name``, created on first use.
+
+        Raises:
+            PluginError: no such agent is installed (or it is disabled or broken).
+        """
+        if name not in self._agents:
+            self._agents[name] = self.plugins.create(
+                "agents", name, AgentAdapter, **self.config.agents.get(name, {})
+            )
+        return self._agents[name]
+
+    def _make_redactor(self) -> Redactor:
+        names = set(self.forward_env) | set(_ADAPTER_SECRETS)
+        return Redactor(os.environ[n] for n in names if os.environ.get(n))
+
+    async def _git_user_email(self) -> str | None:
+        result = await anyio.run_process(
+            ["git", "config", "--get", "user.email"], cwd=self.repo, check=False
+        )
+        email = result.stdout.decode(errors="replace").strip()
+        return email or None
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def _task_store(self) -> Any:
+        if self._tasks is None:
+            from .tasks import TaskStore
+
+            info = await self.worktrees.repo_info()
+            layout = self.config.task_layout
+            self._tasks = await anyio.to_thread.run_sync(
+                lambda: TaskStore.for_repo(info.root, home=self.home, layout=layout)
+            )
+        return self._tasks
+
+    async def list_tasks(self) -> list[Task]:
+        """Return every valid task of the repository (malformed files are skipped and logged)."""
+        store = await self._task_store()
+        tasks: list[Task] = await anyio.to_thread.run_sync(store.list_tasks)
+        return tasks
+
+    async def check_tasks(self) -> list[Any]:
+        """Return the task files that could not be read, each with its file and the reason."""
+        store = await self._task_store()
+        problems: list[Any] = await anyio.to_thread.run_sync(store.check_tasks)
+        return problems
+
+    async def get_task(self, task_id: str) -> Task:
+        """Return one task.
+
+        Raises:
+            InvalidName: ``task_id`` is not a valid task id.
+            TaskNotFound: no valid task has that id.
+        """
+        validate_task_id(task_id)
+        store = await self._task_store()
+        task: Task = await anyio.to_thread.run_sync(store.get_task, task_id)
+        return task
+
+    async def get_task_or_none(self, task_id: str) -> Task | None:
+        """Like :meth:`get_task`, but ``None`` when the task is gone."""
+        try:
+            return await self.get_task(task_id)
+        except TaskNotFound:
+            return None
+
+    async def task_file_in(self, task: Task, worktree: Path) -> Path | None:
+        """The task's file as it is in ``worktree`` (repository layout) or in the central
+        folder (central layout); ``None`` when that file does not exist."""
+        store = await self._task_store()
+        info = await self.worktrees.repo_info()
+        try:
+            relative = task.path.resolve().relative_to(info.root)
+        except ValueError:
+            return task.path if task.path.exists() else None  # central layout
+        candidate = (worktree / relative).resolve()
+        if worktree.resolve() not in candidate.parents:
+            return None
+        _ = store
+        return candidate if candidate.exists() else None
+
+    async def build_prompt(self, task: Task, session: Session) -> str:
+        """The first attempt's prompt: the mode's template filled from the task."""
+        from .agents._prompts import build_prompt
+
+        overview = None
+        if task.parent_id:
+            overview = await self.get_task_or_none(task.parent_id)
+        prompt_event = await self._queued_event(session.id)
+        info = await self.worktrees.repo_info()
+        return build_prompt(
+            task,
+            mode=session.mode,
+            overview=overview,
+            repo_root=info.root,
+            extra=prompt_event.prompt if prompt_event else None,
+        )
+
+    async def _queued_event(self, session_id: str) -> SessionQueued | None:
+        for item in await self.storage.read_events(session_id, limit=1):
+            if isinstance(item.event, SessionQueued):
+                return item.event
+        return None
+
+    async def binding_for(self, session: Session, task: Task) -> WorktreeBinding:
+        """The worktree binding recorded for ``session`` (recomputed from the task if absent)."""
+        if session.branch and session.worktree_path:
+            binding = await self.worktrees.bind(task, branch=session.branch)
+            if str(binding.path) == session.worktree_path:
+                return binding
+            return WorktreeBinding(
+                env_id=binding.env_id, branch=session.branch, path=Path(session.worktree_path)
+            )
+        return await self.worktrees.bind(task, branch=session.branch)
+
+    def resources_for(self, session: Session) -> Resources:
+        """The session's resource limits: its own, else its mode's."""
+        limits = self.config.resources.get(session.mode)
+        base = Resources(
+            cpus=limits.cpus if limits else None,
+            memory_mb=limits.memory_mb if limits else None,
+            pids=limits.pids if limits else None,
+        )
+        return base
+
+    def labels_for(self, session: Session, attempt: int) -> dict[str, str]:
+        """Ownership labels of a session's runtime (never secrets)."""
+        return {
+            "scopecraft.session": session.id,
+            "scopecraft.attempt": str(attempt),
+            "scopecraft.task": session.task_id,
+            "scopecraft.mode": session.mode.value,
+            "scopecraft.host": socket.gethostname(),
+            "scopecraft.store": self.storage.store_id,
+        }
+
+    # -- writing events ----------------------------------------------------------------------
+
+    async def append(
+        self,
+        session_id: str,
+        events: Sequence[Event],
+        logs: Sequence[LogLine] = (),
+        *,
+        cursor: dict[str, Any] | None = None,
+        expect_cursor: dict[str, Any] | None = None,
+        check_cursor: bool = False,
+    ) -> list[Event]:
+        """Redact and append events and log lines (the engine's one write path).
+
+        ``CostReported.total_usd`` is set here to the session's running total.
+        """
+        redact = self.redactor
+        clean_events: list[Event] = []
+        total: float | None = None
+        for event in events:
+            if isinstance(event, CostReported):
+                if total is None:
+                    try:
+                        total = (await self.storage.get_session(session_id)).cost_usd
+                    except ScopecraftError:
+                        total = 0.0
+                total = round(total + event.usd, 10)
+                event = event.model_copy(update={"total_usd": total})
+            clean_events.append(redact.model(event))
+        clean_logs = [
+            LogLine(stream=line.stream, text=redact.text(line.text), ts=line.ts) for line in logs
+        ]
+        stored = await self.storage.append(
+            session_id,
+            clean_events,
+            clean_logs,
+            cursor=cursor,
+            expect_cursor=expect_cursor,
+            check_cursor=check_cursor,
+        )
+        self._wake(session_id)
+        return stored
+
+    def wake_event(self, session_id: str, *, reset: bool = False) -> anyio.Event:
+        """An event set when something is appended to ``session_id`` in this process."""
+        event = self._wakes.get(session_id)
+        if event is None or reset and event.is_set():
+            event = anyio.Event()
+            self._wakes[session_id] = event
+        return event
+
+    def _wake(self, session_id: str) -> None:
+        event = self._wakes.get(session_id)
+        if event is not None:
+            event.set()
+
+    def wake_scheduler(self) -> None:
+        """Ask the scheduler for a pass now."""
+        self._wake_scheduler.set()
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def create_session(
+        self,
+        task_id: str,
+        *,
+        mode: SessionMode | str,
+        priority: Priority | str | None = None,
+        parent_id: str | None = None,
+        branch: str | None = None,
+        dangerous: bool = False,
+        executor: str | None = None,
+        agent: str = "claude-code",
+        model: str | None = None,
+        image: str | None = None,
+        prompt: str | None = None,
+        resources: Mapping[str, Any] | Resources | None = None,
+        created_by: str | None = None,
+    ) -> Session:
+        """Queue a session for ``task_id``; the scheduler starts it when the policy allows.
+
+        Args:
+            task_id: The task to work on.
+            mode: ``autonomous``, ``dispatch``, ``interactive`` or ``planning``.
+            priority: Default: the task's own priority (else ``medium``).
+            parent_id: A parent task whose overview gives context.
+            branch: Overrides the task's bound branch (the CLI's ``--worktree``).
+            dangerous: Skip the agent's permission prompts; container executors only, unless
+                ``SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1``.
+            executor: Default by mode: docker (autonomous, planning), tmux (interactive,
+                dispatch); ``local`` runs a plain subprocess in the worktree.
+            agent: The agent adapter (``claude-code``, ``codex``, ``command``, ``fake``).
+            model: Passed to the agent (``--model``).
+            image: Container image, for container executors.
+            prompt: Extra instructions appended to the task's prompt.
+            resources: Limits (``cpus``, ``memory_mb``, ``pids``) over the mode's defaults.
+            created_by: Default: the git user's email.
+
+        Returns:
+            The queued session.
+
+        Raises:
+            InvalidName: a bad task id, parent id or branch name.
+            TaskNotFound: no such task (or parent).
+            RequestRefused: an unknown mode or priority, an unavailable mode or executor,
+                ``dangerous`` outside a container (:class:`DangerousRefused`), the main
+                worktree or default branch (:class:`MainWorktreeRefused`), a full queue
+                (:class:`QueueFull`).
+        """
+        session_mode = _parse_mode(mode)
+        task = await self.get_task(task_id)
+        if parent_id is not None:
+            await self.get_task(parent_id)
+        prio = _parse_priority(priority, task)
+        if branch is not None:
+            validate_branch(branch)
+        executor_name = executor or _DEFAULT_EXECUTOR[session_mode]
+        try:
+            exec_plugin = self.executor(executor_name)
+        except PluginError as exc:
+            raise RequestRefused(
+                f"cannot run a {session_mode.value} session on executor {executor_name!r}: {exc}"
+                + ("; pass executor='local' to run it as a local process" if executor is None else "")
+            ) from exc
+        try:
+            agent_plugin = self.agent(agent)
+        except PluginError as exc:
+            raise RequestRefused(f"cannot use agent {agent!r}: {exc}") from exc
+        if dangerous and not exec_plugin.capabilities.isolated:
+            if os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") != "1":
+                raise DangerousRefused(
+                    f"dangerous=True skips the agent's permission prompts and is allowed only "
+                    f"in a container executor, not {executor_name!r}; set "
+                    "SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 to allow it on this host"
+                )
+        if session_mode in (SessionMode.INTERACTIVE, SessionMode.DISPATCH) and not exec_plugin.capabilities.terminal:
+            raise RequestRefused(
+                f"{session_mode.value} sessions need a terminal executor (tmux), not {executor_name!r}"
+            )
+        if resources is not None and not isinstance(resources, Resources):
+            try:
+                resources = Resources(**dict(resources))
+            except TypeError as exc:
+                raise RequestRefused(f"resources: {exc}; use cpus, memory_mb and pids") from exc
+        binding = await self.worktrees.bind(task, branch=branch)
+        session_id = new_session_id()
+        queued = SessionQueued(
+            session_id=session_id,
+            task_id=task.id,
+            parent_id=parent_id,
+            mode=session_mode,
+            priority=prio,
+            branch=binding.branch,
+            worktree_path=str(binding.path),
+            executor=executor_name,
+            agent=agent,
+            model=model,
+            image=image,
+            dangerous=dangerous,
+            created_by=created_by or self._created_by,
+            prompt=prompt,
+            resources=None
+            if resources is None
+            else {"cpus": resources.cpus, "memory_mb": resources.memory_mb, "pids": resources.pids},
+        )
+        from ._projection import session_from_queued
+
+        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        self.policy.admit(session_from_queued(queued), queued=queued_count)
+        _ = agent_plugin
+        await self.append(session_id, [queued])
+        self.wake_scheduler()
+        return await self.storage.get_session(session_id)
+
+    async def get_session(self, session_id: str) -> Session:
+        """Return a session.
+
+        Raises:
+            InvalidName: not a valid session id.
+            SessionNotFound: no such session.
+        """
+        return await self.storage.get_session(validate_session_id(session_id))
+
+    async def list_sessions(
+        self, *, active: bool = False, queued: bool = False, all: bool = False
+    ) -> list[Session]:
+        """Return sessions, oldest first.
+
+        Args:
+            active: Starting, running, awaiting approval or paused.
+            queued: Queued.
+            all: Every session, ended ones included.
+
+        With no flag: every session that has not ended.
+        """
+        if all:
+            return await self.storage.list_sessions()
+        statuses: list[SessionStatus] = []
+        if active:
+            statuses.extend(_ACTIVE)
+        if queued:
+            statuses.append(SessionStatus.QUEUED)
+        if not statuses:
+            statuses = [s for s in SessionStatus if not s.is_terminal]
+        return await self.storage.list_sessions(statuses=statuses)
+
+    async def session_logs(
+        self, session_id: str, *, follow: bool = False, limit: int | None = None
+    ) -> AsyncIterator[LogEntry]:
+        """Yield the session's log lines (the agent's own output, redacted), in order.
+
+        Args:
+            session_id: The session.
+            follow: Keep yielding new lines until the session ends.
+            limit: Start with only the last ``limit`` lines.
+
+        Raises:
+            SessionNotFound: no such session.
+        """
+        await self.get_session(session_id)
+        after = 0
+        if limit is not None:
+            if limit <= 0:
+                return
+            entries = await self.storage.read_logs(session_id)
+            after = entries[-limit - 1].seq if len(entries) > limit else 0
+        while True:
+            batch = await self.storage.read_logs(session_id, after=after, limit=1000)
+            for entry in batch:
+                yield entry
+                after = entry.seq
+            if batch:
+                continue
+            if not follow:
+                return
+            session = await self.storage.get_session(session_id)
+            if session.is_terminal:
+                tail = await self.storage.read_logs(session_id, after=after)
+                for entry in tail:
+                    yield entry
+                return
+            await self._pause(session_id)
+
+    async def events(
+        self,
+        *,
+        session_id: str | None = None,
+        after: int | None = None,
+        follow: bool = False,
+    ) -> AsyncIterator[Event]:
+        """Yield stored events in order.
+
+        Args:
+            session_id: One session's events (``after`` is then a ``seq``), or every
+                session's (``after`` is a store-wide position, see :meth:`stored_events`).
+            after: Start after this cursor.
+            follow: Keep yielding new events (until the session ends, for one session).
+        """
+        async for item in self.stored_events(session_id=session_id, after=after, follow=follow):
+            yield item.event
+
+    async def stored_events(
+        self,
+        *,
+        session_id: str | None = None,
+        after: int | None = None,
+        follow: bool = False,
+    ) -> AsyncIterator[StoredEvent]:
+        """Like :meth:`events`, with each event's store-wide position (a resumable cursor)."""
+        if session_id is not None:
+            await self.get_session(session_id)
+        cursor = after
+        while True:
+            batch = await self.storage.read_events(session_id, after=cursor, limit=1000)
+            for item in batch:
+                yield item
+                cursor = item.event.seq if session_id is not None else item.position
+            if batch:
+                continue
+            if not follow:
+                return
+            if session_id is not None:
+                session = await self.storage.get_session(session_id)
+                if session.is_terminal and not await self.storage.read_events(session_id, after=cursor):
+                    return
+            await self._pause(session_id)
+
+    async def _pause(self, session_id: str | None) -> None:
+        interval = self.config.poll_interval
+        if session_id is None:
+            await anyio.sleep(interval)
+            return
+        with anyio.move_on_after(interval):
+            await self.wake_event(session_id, reset=True).wait()
+
+    async def wait(self, session_id: str, *, timeout: float | None = None) -> Session:
+        """Wait until the session ends (completed, failed or cancelled) and return it.
+
+        Raises:
+            SessionTimeout: ``timeout`` seconds passed first; the session goes on.
+            SessionNotFound: no such session.
+        """
+        session = await self.get_session(session_id)
+        with anyio.move_on_after(timeout) as scope:
+            while not session.is_terminal:
+                await self._pause(session_id)
+                session = await self.storage.get_session(session_id)
+            return session
+        assert scope.cancelled_caught
+        raise SessionTimeout(session_id, timeout or 0.0, session.status.value)
+
+    async def cancel_session(self, session_id: str, *, reason: str = "cancelled by request") -> bool:
+        """Cancel a session: dequeue it, or stop its runtime (a grace period, then a kill).
+
+        Returns:
+            True when this call cancelled it; False when it had already ended.
+
+        Raises:
+            SessionNotFound: no such session.
+        """
+        session = await self.get_session(session_id)
+        if session.is_terminal:
+            return False
+        # Intent first: once recorded, nothing restarts it, and reconcile reaps its runtime.
+        await self.append(
+            session_id,
+            [SessionCancelled(session_id=session_id, attempt=session.attempt, reason=reason)],
+        )
+        handle = self._runner.handle_for(session)
+        if handle is not None and session.status.is_active:
+            executor = self.executor(session.executor)
+            await executor.stop(handle, grace=self.config.stop_grace)
+            self._wake(session_id)
+        return True
+
+    async def continue_session(self, session_id: str, feedback: str) -> Session:
+        """Give the agent feedback.
+
+        A running agent that can take input live (tmux) gets it at once. Otherwise the
+        feedback starts the next attempt: at once for an ended session (resuming the agent's
+        own session with ``--resume``), or when the current attempt ends.
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the feedback is empty.
+        """
+        text = feedback.strip()
+        if not text:
+            raise InvalidTransition("feedback is empty; say what the agent should do next")
+        session = await self.get_session(session_id)
+        if session.status is SessionStatus.RUNNING:
+            executor = self.executor(session.executor)
+            handle = self._runner.handle_for(session)
+            if executor.capabilities.can_send_input and handle is not None:
+                await executor.send_input(handle, text)
+                await self.append(session_id, [FeedbackGiven(session_id=session_id, text=text)])
+                return await self.get_session(session_id)
+        if session.is_terminal:
+            await self.append(
+                session_id,
+                [
+                    FeedbackGiven(session_id=session_id, text=text),
+                    SessionContinued(session_id=session_id, attempt=session.attempt + 1, feedback=text),
+                ],
+            )
+            self.wake_scheduler()
+        else:
+            await self.append(
+                session_id, [FeedbackGiven(session_id=session_id, text=text, delivered=False)]
+            )
+        return await self.get_session(session_id)
+
+    async def attach_command(self, session_id: str) -> list[str]:
+        """Return the argv that attaches a terminal to the session's runtime.
+
+        For tmux sessions it is the same in every state (queued, running, ended) until the
+        session is cleaned up.
+
+        Raises:
+            SessionNotFound: no such session.
+            CapabilityMissing: the session's executor has no terminal (only tmux has one).
+        """
+        session = await self.get_session(session_id)
+        executor = self.executor(session.executor)
+        handle = self._runner.handle_for(session)
+        if handle is None:
+            from ._runtime import runtime_name
+            from .executors._protocol import RuntimeHandle
+
+            handle = RuntimeHandle(
+                session_id=session.id,
+                attempt=session.attempt,
+                runtime_name=runtime_name(session.id, session.attempt),
+                runtime_id="",
+                run_dir=self._runner.run_dir(session.id, session.attempt),
+            )
+        return executor.attach_command(handle)
+
+    # -- scheduling and reconciling ----------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        ttl = self.config.lease_ttl
+        while True:
+            try:
+                held = await self.storage.acquire_lease(_SCHEDULER_LEASE, self._holder, ttl)
+            except ScopecraftError as exc:
+                log.warning("cannot renew the scheduler lease: %s", exc)
+                held = False
+            if held and self._leader_scope is None:
+                assert self._tg is not None
+                await self._tg.start(self._lead)
+            elif not held and self._leader_scope is not None:
+                log.warning("lost the scheduler lease; another engine drives the queue")
+                self._leader_scope.cancel()
+                self._leader_scope = None
+            await anyio.sleep(ttl / 3)
+
+    async def _lead(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        with anyio.CancelScope() as scope:
+            self._leader_scope = scope
+            async with anyio.create_task_group() as tg:
+                task_status.started()
+                await self.reconcile(_tg=tg)
+                while True:
+                    try:
+                        await self._schedule_pass(tg)
+                    except ScopecraftError as exc:
+                        log.warning("scheduler pass failed: %s", exc)
+                    with anyio.move_on_after(self.config.scheduler_interval):
+                        await self._wake_scheduler.wait()
+                    self._wake_scheduler = anyio.Event()
+
+    async def _schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
+        queued = await self.storage.list_sessions(statuses=[SessionStatus.QUEUED])
+        if not queued:
+            return
+        active = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
+        schedule = self.policy.schedule(queued, active)
+        for session_id, (reason, detail) in schedule.waiting.items():
+            if self._waiting.get(session_id) != reason:
+                self._waiting[session_id] = reason
+                await self.append(
+                    session_id, [SessionWaiting(session_id=session_id, reason=reason, detail=detail)]
+                )
+        for session_id in schedule.start:
+            self._waiting.pop(session_id, None)
+            self._spawn(tg, session_id, launch=True)
+
+    def _spawn(self, tg: anyio.abc.TaskGroup, session_id: str, *, launch: bool, handle: Any = None) -> None:
+        if session_id in self._supervised:
+            return
+        scope = anyio.CancelScope()
+        self._supervised[session_id] = scope
+
+        async def run() -> None:
+            try:
+                with scope:
+                    if launch:
+                        await self._runner.launch(session_id)
+                    else:
+                        await self._runner.supervise(session_id, handle)
+            except ScopecraftError as exc:
+                log.error("session %s: %s", session_id, exc)
+            finally:
+                self._supervised.pop(session_id, None)
+                self.wake_scheduler()
+
+        tg.start_soon(run)
+
+    async def reconcile(self, *, _tg: anyio.abc.TaskGroup | None = None) -> None:
+        """Adopt live runtimes of in-flight sessions, record the exit of finished ones, and
+        reap runtimes whose session has ended.
+
+        Run at open (by the engine that takes the scheduler lease) and available to call.
+        """
+        tg = _tg or self._tg
+        in_flight = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
+        for session in in_flight:
+            handle = self._runner.handle_for(session)
+            if tg is None:
+                continue
+            if handle is None:
+                # Crashed between intent and start: start again; the name adopts a runtime.
+                self._spawn(tg, session.id, launch=True)
+            else:
+                self._spawn(tg, session.id, launch=False, handle=handle)
+        for name in list(self._executors):
+            executor = self._executors[name]
+            try:
+                handles = await executor.discover(self.storage.store_id)
+            except ScopecraftError as exc:
+                log.warning("cannot list runtimes of %s: %s", name, exc)
+                continue
+            for handle in handles:
+                try:
+                    session = await self.storage.get_session(handle.session_id)
+                except ScopecraftError:
+                    session = None
+                if session is None or (session.is_terminal and handle.session_id not in self._supervised):
+                    state = await executor.state(handle)
+                    if state.status is RuntimeStatus.RUNNING:
+                        await executor.stop(handle, grace=self.config.stop_grace)
+                    await executor.remove(handle)
+
+
+def _parse_mode(mode: SessionMode | str) -> SessionMode:
+    try:
+        session_mode = SessionMode(mode)
+    except ValueError:
+        raise RequestRefused(
+            f"unknown mode {mode!r}; use one of {', '.join(m.value for m in SessionMode)}"
+        ) from None
+    if session_mode is SessionMode.ORCHESTRATION:
+        raise RequestRefused(
+            "orchestration sessions are not available yet; run the subtasks as autonomous "
+            "or dispatch sessions"
+        )
+    return session_mode
+
+
+def _parse_priority(priority: Priority | str | None, task: Task) -> Priority:
+    if priority is None:
+        return task.priority
+    try:
+        return Priority(priority)
+    except ValueError:
+        raise RequestRefused(
+            f"unknown priority {priority!r}; use highest, high, medium or low"
+        ) from None

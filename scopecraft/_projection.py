@@ -1,0 +1,132 @@
+"""Fold events into a :class:`~scopecraft.Session`: the one place state transitions live.
+
+Every store applies :func:`apply` to each event it appends (in the same transaction), and
+:func:`replay` rebuilds a session from its whole stream, so any process gets the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import InvalidTransition
+from ._events import (
+    AgentSessionIdentified,
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    CostReported,
+    Event,
+    SessionCancelled,
+    SessionCompleted,
+    SessionContinued,
+    SessionFailed,
+    SessionPaused,
+    SessionQueued,
+    SessionResumed,
+    SessionStarted,
+    SessionStarting,
+    WorktreePrepared,
+)
+from ._models import Session, SessionStatus
+
+__all__ = ["apply", "replay", "session_from_queued"]
+
+
+def session_from_queued(event: SessionQueued) -> Session:
+    """Build a new session from the event that created it."""
+    return Session(
+        id=event.session_id,
+        task_id=event.task_id,
+        parent_id=event.parent_id,
+        mode=event.mode,
+        status=SessionStatus.QUEUED,
+        priority=event.priority,
+        branch=event.branch,
+        worktree_path=event.worktree_path,
+        executor=event.executor,
+        agent=event.agent,
+        model=event.model,
+        image=event.image,
+        dangerous=event.dangerous,
+        created_by=event.created_by,
+        created_at=event.ts,
+        updated_at=event.ts,
+        last_seq=event.seq,
+        labels=dict(event.labels),
+    )
+
+
+def apply(session: Session | None, event: Event) -> Session:
+    """Return the session as it is after ``event``.
+
+    Events that do not change a session's fields still advance ``last_seq``.
+
+    Raises:
+        InvalidTransition: ``event`` cannot follow the session's current state (a second
+            ``session_queued``, or any event before the first).
+    """
+    if isinstance(event, SessionQueued):
+        if session is not None:
+            raise InvalidTransition(f"session {event.session_id} was already queued")
+        return session_from_queued(event)
+    if session is None:
+        raise InvalidTransition(
+            f"event {event.type} for session {event.session_id} comes before session_queued"
+        )
+    changes: dict[str, Any] = {"last_seq": event.seq, "updated_at": event.ts}
+    match event:
+        case SessionStarting(attempt=attempt):
+            changes.update(status=SessionStatus.STARTING, attempt=attempt, exit_code=None)
+        case SessionStarted(attempt=attempt, runtime_id=runtime_id):
+            changes.update(status=SessionStatus.RUNNING, attempt=attempt, runtime_id=runtime_id)
+            if session.started_at is None:
+                changes["started_at"] = event.ts
+        case SessionCompleted(exit_code=code):
+            changes.update(status=SessionStatus.COMPLETED, ended_at=event.ts, exit_code=code)
+            changes["error"] = None
+        case SessionFailed(exit_code=code, reason=reason):
+            changes.update(
+                status=SessionStatus.FAILED, ended_at=event.ts, exit_code=code, error=reason
+            )
+        case SessionCancelled(exit_code=code, reason=reason):
+            changes.update(
+                status=SessionStatus.CANCELLED, ended_at=event.ts, exit_code=code, error=reason
+            )
+        case SessionPaused(reason=reason):
+            changes.update(status=SessionStatus.PAUSED, error=reason)
+        case SessionResumed():
+            changes.update(status=SessionStatus.QUEUED, error=None)
+        case SessionContinued(attempt=attempt):
+            changes.update(status=SessionStatus.QUEUED, attempt=attempt, error=None)
+        case ApprovalRequested():
+            changes.update(status=SessionStatus.AWAITING_APPROVAL)
+        case ApprovalGranted():
+            changes.update(status=SessionStatus.QUEUED)
+        case ApprovalDenied(reason=reason):
+            changes.update(
+                status=SessionStatus.CANCELLED,
+                ended_at=event.ts,
+                error=f"approval denied{': ' + reason if reason else ''}",
+            )
+        case CostReported(total_usd=total):
+            changes["cost_usd"] = total
+        case AgentSessionIdentified(agent_session_id=agent_session_id):
+            changes["agent_session_id"] = agent_session_id
+        case WorktreePrepared(branch=branch, worktree_path=path):
+            changes.update(branch=branch, worktree_path=path)
+        case _:
+            pass
+    return session.model_copy(update=changes)
+
+
+def replay(events: Iterable[Event]) -> Session | None:
+    """Rebuild a session from its events, in order; ``None`` for an empty stream.
+
+    Raises:
+        InvalidTransition: the stream does not start with ``session_queued``.
+    """
+    session: Session | None = None
+    for event in events:
+        session = apply(session, event)
+    return session

@@ -1,0 +1,481 @@
+"""Running one attempt of a session: launch, collect output, finalize.
+
+:class:`AttemptRunner` is the engine's internal worker. It holds no state of its own that is
+not in the store: a runner started in another process after a crash picks up from the stored
+output cursor and the session's projection.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._errors import CursorMoved, ScopecraftError
+from ._events import (
+    ChangesRecorded,
+    ErrorOccurred,
+    Event,
+    FeedbackGiven,
+    LogLineWritten,
+    SessionCancelled,
+    SessionCompleted,
+    SessionContinued,
+    SessionFailed,
+    SessionStarted,
+    SessionStarting,
+    TaskStatusChanged,
+    WorktreePrepared,
+)
+from ._models import Session, SessionMode, SessionStatus, Task, utcnow
+from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
+from .executors._protocol import (
+    Executor,
+    LaunchSpec,
+    RuntimeHandle,
+    RuntimeState,
+    RuntimeStatus,
+)
+from .storage._protocol import LogLine
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["AttemptRunner", "runtime_name"]
+
+log = logging.getLogger("scopecraft.engine")
+
+# Environment a local agent keeps from the engine's; everything else must be forwarded.
+_BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "SHELL", "TMPDIR", "TZ")
+_FLUSH_LINES = 500
+
+
+def runtime_name(session_id: str, attempt: int) -> str:
+    """The deterministic runtime name of an attempt (container, tmux session, run folder)."""
+    return f"scopecraft-{session_id}-{attempt}"
+
+
+class AttemptRunner:
+    """Launches, supervises and finalizes attempts for an :class:`~scopecraft.Engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    # -- paths -------------------------------------------------------------------------------
+
+    def run_dir(self, session_id: str, attempt: int) -> Path:
+        """The attempt's spool folder on the host."""
+        return self._engine.home / "runs" / session_id / str(attempt)
+
+    def state_dir(self, session_id: str) -> Path:
+        """The session's agent-state folder on the host (kept across attempts)."""
+        return self._engine.home / "sessions" / session_id / "agent-state"
+
+    def handle_for(self, session: Session) -> RuntimeHandle | None:
+        """Rebuild the current attempt's runtime handle from the session's record."""
+        if session.runtime_id is None:
+            return None
+        return RuntimeHandle(
+            session_id=session.id,
+            attempt=session.attempt,
+            runtime_name=runtime_name(session.id, session.attempt),
+            runtime_id=session.runtime_id,
+            run_dir=self.run_dir(session.id, session.attempt),
+        )
+
+    # -- launch ------------------------------------------------------------------------------
+
+    async def launch(self, session_id: str) -> None:
+        """Start the session's current attempt, then supervise it until it ends.
+
+        Re-checks the session's status first: only a ``queued`` session is launched, or a
+        ``starting`` one being recovered after a crash (its runtime is adopted by name).
+        """
+        engine = self._engine
+        session = await engine.storage.get_session(session_id)
+        if session.status not in (SessionStatus.QUEUED, SessionStatus.STARTING):
+            return
+        attempt = session.attempt
+        name = runtime_name(session.id, attempt)
+        if session.status is SessionStatus.QUEUED:
+            await engine.append(session.id, [SessionStarting(session_id=session.id, attempt=attempt, runtime_name=name)])
+        try:
+            handle, parser = await self._start_runtime(session, attempt, name)
+        except Exception as exc:  # any failure to start ends the attempt, recorded
+            reason = str(exc) if isinstance(exc, ScopecraftError) else f"{type(exc).__name__}: {exc}"
+            log.warning("session %s failed to start: %s", session.id, reason)
+            current = await engine.storage.get_session(session.id)
+            if not current.is_terminal:
+                await engine.append(
+                    session.id,
+                    [SessionFailed(session_id=session.id, attempt=attempt, reason=f"could not start: {reason}")],
+                )
+            return
+        await self.supervise(session.id, handle, parser)
+
+    async def _start_runtime(
+        self, session: Session, attempt: int, name: str
+    ) -> tuple[RuntimeHandle, OutputParser]:
+        engine = self._engine
+        executor = engine.executor(session.executor)
+        agent = engine.agent(session.agent)
+        task = await engine.get_task(session.task_id)
+        binding = await engine.binding_for(session, task)
+        prepared = await engine.worktrees.prepare(binding)
+        if prepared.created or attempt == 1:
+            await engine.append(
+                session.id,
+                [
+                    WorktreePrepared(
+                        session_id=session.id,
+                        branch=binding.branch,
+                        worktree_path=str(binding.path),
+                        created=prepared.created,
+                        base=prepared.base,
+                    )
+                ],
+            )
+        prompt, resume_id = await self._prompt_for(session, task, agent)
+        state_dir = self.state_dir(session.id)
+        run_dir = self.run_dir(session.id, attempt)
+        await anyio.to_thread.run_sync(_make_private_dirs, (state_dir, run_dir))
+        prompt_file: str | None = None
+        if executor.capabilities.terminal:
+            prompt_path = run_dir / "prompt.md"
+            await anyio.to_thread.run_sync(_write_private, prompt_path, prompt)
+            prompt_file = str(prompt_path)
+        request = AgentRequest(
+            mode=session.mode,
+            prompt=prompt,
+            workdir=executor.agent_workdir(binding.path),
+            model=session.model,
+            dangerous=session.dangerous,
+            resume_id=resume_id,
+            terminal=executor.capabilities.terminal,
+            in_container=executor.capabilities.isolated,
+            prompt_file=prompt_file,
+            state_dir=executor.agent_state_dir(state_dir),
+        )
+        command = agent.command(request)
+        env = self._agent_env(session, agent, executor, dict(command.env))
+        resources = engine.resources_for(session)
+        spec = LaunchSpec(
+            session_id=session.id,
+            attempt=attempt,
+            runtime_name=name,
+            mode=session.mode,
+            task_id=session.task_id,
+            argv=command.argv,
+            stdin=command.stdin,
+            env=env,
+            workdir=binding.path,
+            state_dir=state_dir,
+            run_dir=run_dir,
+            labels=engine.labels_for(session, attempt),
+            image=session.image or engine.config.default_image,
+            resources=resources,
+            read_only_workdir=session.mode is SessionMode.PLANNING,
+        )
+        handle = await executor.start(spec)
+        current = await engine.storage.get_session(session.id)
+        if current.is_terminal:
+            # Cancelled while it was starting: stop what was just started.
+            await executor.stop(handle, grace=engine.config.stop_grace)
+            await executor.remove(handle)
+            raise _Cancelled()
+        await engine.append(
+            session.id,
+            [SessionStarted(session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id)],
+        )
+        if attempt == 1:
+            await self._touch_task(session, task, binding.path, status="in_progress", note="started")
+        return handle, agent.parser(session.id)
+
+    async def _prompt_for(
+        self, session: Session, task: Task, agent: AgentAdapter
+    ) -> tuple[str, str | None]:
+        """The attempt's prompt: the task's (first attempt) or the feedback (a continue)."""
+        engine = self._engine
+        stored = await engine.storage.read_events(session.id)
+        events = [item.event for item in stored]
+        last_start = max(
+            (i for i, e in enumerate(events) if isinstance(e, SessionStarting)), default=-1
+        )
+        # SessionStarting of this attempt was just written; look before it.
+        previous = events[:last_start] if last_start >= 0 else events
+        continued = next(
+            (e for e in reversed(previous) if isinstance(e, SessionContinued)), None
+        )
+        earlier_start = max(
+            (i for i, e in enumerate(previous) if isinstance(e, SessionStarting)), default=-1
+        )
+        pending = [
+            e.text
+            for e in previous[earlier_start + 1 :]
+            if isinstance(e, FeedbackGiven) and not _delivered(e)
+        ]
+        resume_id = None
+        if continued is not None and session.attempt > 1:
+            if agent.can_resume and session.agent_session_id:
+                resume_id = session.agent_session_id
+                return "\n\n".join([continued.feedback, *pending]), resume_id
+            base = await engine.build_prompt(task, session)
+            return "\n\n".join([base, "Feedback on the previous attempt:", continued.feedback, *pending]), None
+        base = await engine.build_prompt(task, session)
+        if pending:
+            base = "\n\n".join([base, *pending])
+        return base, resume_id
+
+    def _agent_env(
+        self,
+        session: Session,
+        agent: AgentAdapter,
+        executor: Executor,
+        extra: dict[str, str],
+    ) -> dict[str, str]:
+        engine = self._engine
+        env: dict[str, str] = {}
+        if not executor.capabilities.isolated:
+            env.update({k: os.environ[k] for k in _BASE_ENV if k in os.environ})
+        for name in (*agent.secret_env, *engine.forward_env):
+            if name in os.environ:
+                env[name] = os.environ[name]
+        env.update(extra)
+        env["TASK_ID"] = session.task_id
+        env["WORK_MODE"] = session.mode.value
+        env["SCOPECRAFT_SESSION_ID"] = session.id
+        return env
+
+    # -- supervise ---------------------------------------------------------------------------
+
+    async def supervise(
+        self, session_id: str, handle: RuntimeHandle, parser: OutputParser | None = None
+    ) -> None:
+        """Collect the runtime's output by cursor until it ends, then finalize the attempt."""
+        engine = self._engine
+        executor = engine.executor((await engine.storage.get_session(session_id)).executor)
+        agent_name = (await engine.storage.get_session(session_id)).agent
+        if parser is None:
+            parser = engine.agent(agent_name).parser(session_id)
+        stored = await engine.storage.get_cursor(session_id)
+        # A cursor of an earlier attempt is still what compare-and-set must see.
+        cursor = stored
+        interval = engine.config.poll_interval
+        state = RuntimeState(RuntimeStatus.UNKNOWN)
+        wake = engine.wake_event(session_id)
+        while True:
+            state = await executor.state(handle)
+            final = state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING)
+            try:
+                cursor = await self._collect(session_id, executor, handle, parser, cursor, final)
+            except CursorMoved:
+                log.info("another engine collects session %s; stepping back", session_id)
+                return
+            if final:
+                break
+            if state.status is RuntimeStatus.UNKNOWN:
+                log.warning("runtime of %s did not answer: %s", session_id, state.detail)
+            with anyio.move_on_after(interval):
+                await wake.wait()
+            wake = engine.wake_event(session_id, reset=True)
+        await self._finalize(session_id, executor, handle, parser, state)
+
+    async def _collect(
+        self,
+        session_id: str,
+        executor: Executor,
+        handle: RuntimeHandle,
+        parser: OutputParser,
+        cursor: dict[str, Any] | None,
+        final: bool,
+    ) -> dict[str, Any] | None:
+        engine = self._engine
+        while True:
+            position = cursor if cursor and cursor.get("attempt") == handle.attempt else None
+            chunk = await executor.read_output(handle, position, final=final)
+            if not chunk.lines:
+                return cursor
+            new_cursor = dict(chunk.cursor)
+            new_cursor["attempt"] = handle.attempt
+            for start in range(0, len(chunk.lines), _FLUSH_LINES):
+                part = chunk.lines[start : start + _FLUSH_LINES]
+                logs: list[LogLine] = []
+                events: list[Event] = []
+                now = utcnow()
+                for stream, text in part:
+                    logs.append(LogLine(stream=stream, text=text, ts=now))
+                    events.extend(parser.feed(text, stream))
+                last = start + _FLUSH_LINES >= len(chunk.lines)
+                await engine.append(
+                    session_id,
+                    events,
+                    logs,
+                    cursor=new_cursor if last else None,
+                    expect_cursor=cursor,
+                    check_cursor=last,
+                )
+            cursor = new_cursor
+
+    async def _finalize(
+        self,
+        session_id: str,
+        executor: Executor,
+        handle: RuntimeHandle,
+        parser: OutputParser,
+        state: RuntimeState,
+    ) -> None:
+        engine = self._engine
+        pending_events, outcome = parser.finish(state.exit_code)
+        session = await engine.storage.get_session(session_id)
+        events: list[Event] = list(pending_events)
+        terminal: Event | None = None
+        note: str
+        if session.is_terminal:
+            note = session.status.value
+        elif state.status is RuntimeStatus.MISSING:
+            reason = f"the runtime vanished before its exit was recorded ({state.detail or 'no detail'})"
+            terminal = SessionFailed(
+                session_id=session_id, attempt=handle.attempt, reason=reason, retryable=True
+            )
+            note = f"failed: {reason}"
+        else:
+            terminal, note = _outcome_event(session_id, handle.attempt, state.exit_code, outcome)
+        task = await engine.get_task_or_none(session.task_id)
+        if task is not None and session.worktree_path:
+            await self._touch_task(session, task, Path(session.worktree_path), status=None, note=note, events=events)
+        if session.worktree_path:
+            try:
+                summary = await engine.worktrees.record_changes(
+                    Path(session.worktree_path),
+                    message=engine.config.commit_message.format(
+                        session_id=session_id, task_id=session.task_id, attempt=handle.attempt
+                    ),
+                )
+                events.append(
+                    ChangesRecorded(
+                        session_id=session_id,
+                        head=summary.head,
+                        committed=summary.committed,
+                        files=list(summary.files),
+                        insertions=summary.insertions,
+                        deletions=summary.deletions,
+                    )
+                )
+            except ScopecraftError as exc:
+                events.append(ErrorOccurred(session_id=session_id, where="record_changes", message=str(exc)))
+        if terminal is not None:
+            events.append(terminal)
+        await engine.append(session_id, events)
+        if terminal is not None and not isinstance(terminal, SessionCancelled):
+            await self._continue_if_feedback(session_id, handle.attempt)
+        try:
+            await executor.remove(handle)
+        except ScopecraftError as exc:
+            await engine.append(session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))])
+
+    async def _continue_if_feedback(self, session_id: str, attempt: int) -> None:
+        """Feedback given while an attempt ran (and could not be delivered) starts the next."""
+        engine = self._engine
+        stored = await engine.storage.read_events(session_id)
+        events = [item.event for item in stored]
+        last_start = max(
+            (i for i, e in enumerate(events) if isinstance(e, SessionStarting)), default=-1
+        )
+        pending = [
+            e.text
+            for e in events[last_start + 1 :]
+            if isinstance(e, FeedbackGiven) and not _delivered(e)
+        ]
+        if pending:
+            await engine.append(
+                session_id,
+                [SessionContinued(session_id=session_id, attempt=attempt + 1, feedback="\n\n".join(pending))],
+            )
+            engine.wake_scheduler()
+
+    async def _touch_task(
+        self,
+        session: Session,
+        task: Task,
+        worktree: Path,
+        *,
+        status: str | None,
+        note: str,
+        events: list[Event] | None = None,
+    ) -> None:
+        """Write status and a log line into the task's file in the worktree (never the main one)."""
+        engine = self._engine
+        path = await engine.task_file_in(task, worktree)
+        if path is None:
+            return
+        text = f"Session {session.id} ({session.mode.value}, {session.agent}) {note}"
+        from .tasks import update_task_file
+
+        try:
+            await anyio.to_thread.run_sync(lambda: update_task_file(path, status=status, log=text))
+        except (OSError, ScopecraftError) as exc:
+            log.warning("cannot update task file %s: %s", path, exc)
+            return
+        new: list[Event] = []
+        if status is not None:
+            new.append(TaskStatusChanged(session_id=session.id, task_id=task.id, status=status, path=str(path)))
+        new.append(LogLineWritten(session_id=session.id, task_id=task.id, text=text))
+        if events is not None:
+            events.extend(new)
+        else:
+            await engine.append(session.id, new)
+
+
+class _Cancelled(Exception):
+    """The session was cancelled while its runtime was starting."""
+
+    def __str__(self) -> str:
+        return "cancelled while starting"
+
+
+def _delivered(event: FeedbackGiven) -> bool:
+    return event.delivered
+
+
+def _outcome_event(
+    session_id: str, attempt: int, exit_code: int | None, outcome: AgentOutcome
+) -> tuple[Event, str]:
+    if outcome.reported:
+        success = outcome.success and (exit_code in (0, None))
+    else:
+        success = exit_code == 0
+    if success:
+        return (
+            SessionCompleted(session_id=session_id, attempt=attempt, exit_code=exit_code, result=outcome.result),
+            "completed",
+        )
+    reason = outcome.error or (
+        f"the agent exited with code {exit_code}" if exit_code is not None else "the agent ended without an exit code"
+    )
+    return (
+        SessionFailed(
+            session_id=session_id,
+            attempt=attempt,
+            exit_code=exit_code,
+            reason=reason,
+            retryable=outcome.retryable,
+        ),
+        f"failed: {reason}",
+    )
+
+
+def _make_private_dirs(paths: Sequence[Path]) -> None:
+    for path in paths:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+

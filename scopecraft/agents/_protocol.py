@@ -1,0 +1,131 @@
+"""The ``AgentAdapter`` protocol: how to run one agent CLI and how to read what it prints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from .._events import Event
+from .._models import LogStream, SessionMode
+
+__all__ = ["AgentAdapter", "AgentCommand", "AgentOutcome", "AgentRequest", "OutputParser"]
+
+
+@attrs.frozen
+class AgentRequest:
+    """What the engine asks of an agent for one attempt.
+
+    Attributes:
+        mode: The session's mode.
+        prompt: The whole prompt (the task's, or the feedback when resuming).
+        workdir: The working directory as the agent sees it (``/workspace`` in a container).
+        model: A model name to pass on, or ``None`` for the agent's default.
+        dangerous: Skip the agent's permission prompts (only ever in a container by default).
+        resume_id: The agent's own session id to resume, or ``None`` for a fresh start.
+        terminal: True when the agent runs in a terminal (tmux) in its interactive form.
+        in_container: True when the agent runs inside a container image.
+        prompt_file: A file holding the prompt, for agents that run in a terminal and cannot
+            read the prompt from standard input; ``None`` otherwise.
+        state_dir: A folder kept for this session across attempts, where the agent keeps its
+            own state (what ``--resume`` needs), as the agent sees it; ``None`` for the
+            agent's default.
+    """
+
+    mode: SessionMode
+    prompt: str
+    workdir: str
+    model: str | None = None
+    dangerous: bool = False
+    resume_id: str | None = None
+    terminal: bool = False
+    in_container: bool = False
+    prompt_file: str | None = None
+    state_dir: str | None = None
+
+
+@attrs.frozen
+class AgentCommand:
+    """How to start the agent: argv, what to write to its standard input, extra environment.
+
+    Attributes:
+        argv: The command as a list of arguments; never a shell string.
+        stdin: Bytes to write to standard input and then close it, or ``None`` to leave it.
+        env: Extra, non-secret environment variables (secrets are forwarded by the engine).
+    """
+
+    argv: tuple[str, ...]
+    stdin: bytes | None = None
+    env: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class AgentOutcome:
+    """How the agent's run ended, as its own output tells.
+
+    Attributes:
+        success: True when the agent reported success (``is_error`` wins over ``subtype``).
+        result: The agent's final result text, if it gave one.
+        error: Why it failed, when it did.
+        retryable: True when the failure is the infrastructure's (API overloaded, ...), not
+            the agent's own.
+        reported: True when the output held a final result at all.
+    """
+
+    success: bool
+    result: str | None = None
+    error: str | None = None
+    retryable: bool = False
+    reported: bool = False
+
+
+class OutputParser(Protocol):
+    """Turns an agent's output, a line at a time, into events. One parser per attempt."""
+
+    def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
+        """Read one line (without its newline) and return the events it completes.
+
+        Never raises on bad input: lines that are not the agent's structured output are
+        simply not events (they are still kept as log lines by the engine).
+        """
+        ...
+
+    def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
+        """Close the stream: return events still pending and the run's outcome."""
+        ...
+
+
+@runtime_checkable
+class AgentAdapter(Protocol):
+    """Builds an agent's command line and parses its output.
+
+    Implementations must pass :func:`scopecraft.testing.contracts.agent_contract`.
+    """
+
+    @property
+    def name(self) -> str:
+        """The entry-point name (``claude-code``, ``codex``, ...)."""
+        ...
+
+    @property
+    def secret_env(self) -> tuple[str, ...]:
+        """Environment variables the agent needs that hold secrets (forwarded when set)."""
+        ...
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether the agent can continue its own session by id."""
+        ...
+
+    def command(self, request: AgentRequest) -> AgentCommand:
+        """Return how to start the agent for ``request``.
+
+        Raises:
+            AgentError: the request cannot be served (for example resume without an id).
+        """
+        ...
+
+    def parser(self, session_id: str) -> OutputParser:
+        """Return a fresh parser for one attempt of ``session_id``."""
+        ...

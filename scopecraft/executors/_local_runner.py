@@ -1,0 +1,69 @@
+"""The detached supervisor of a ``local`` runtime: ``python -m scopecraft.executors._local_runner``.
+
+It runs in its own session and process group (started with ``start_new_session``), starts the
+agent with the given argv and working directory, writes its output to ``stdout.log`` and
+``stderr.log`` in the run folder, and, when the agent ends, writes ``exit.json`` atomically. So
+the engine that started it may exit at once: the next engine to open collects the output and
+the outcome from the files.
+
+Usage: ``_local_runner RUN_DIR WORKDIR -- ARGV...``. Standard input for the agent is read from
+``RUN_DIR/stdin`` when that file exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _write_exit(run_dir: Path, code: int | None) -> None:
+    tmp = run_dir / "exit.json.tmp"
+    tmp.write_text(json.dumps({"exit_code": code}))
+    os.replace(tmp, run_dir / "exit.json")
+
+
+def main(argv: list[str]) -> int:
+    """Run the agent and record its exit; returns the runner's own exit status."""
+    if len(argv) < 4 or argv[2] != "--":
+        sys.stderr.write("usage: _local_runner RUN_DIR WORKDIR -- ARGV...\n")
+        return 2
+    run_dir, workdir, command = Path(argv[0]), argv[1], argv[3:]
+    # The whole group gets SIGTERM on cancel: let the agent end first, then record its code.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdin_path = run_dir / "stdin"
+    with (
+        open(run_dir / "stdout.log", "ab") as out,
+        open(run_dir / "stderr.log", "ab") as err,
+        open(stdin_path if stdin_path.exists() else os.devnull, "rb") as inp,
+    ):
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv list built by the engine
+                command,
+                cwd=workdir,
+                stdin=inp,
+                stdout=out,
+                stderr=err,
+                preexec_fn=_restore_signals,  # noqa: PLW1509 - only resets signal dispositions
+            )
+        except OSError as exc:
+            err.write(f"scopecraft: cannot start {command[0]!r}: {exc}\n".encode())
+            err.flush()
+            _write_exit(run_dir, 127)
+            return 0
+        code = proc.wait()
+    _write_exit(run_dir, code if code >= 0 else 128 - code)
+    return 0
+
+
+def _restore_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

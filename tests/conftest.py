@@ -1,0 +1,69 @@
+"""Shared fixtures: every async test runs on asyncio and on trio; nothing is left behind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from support import make_repo
+
+FAKE_OK = "fake: say hello from the fake agent\nfake: cost 0.25\nfake: write notes/out.txt made by the agent"
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run each ``@pytest.mark.anyio`` test on both backends."""
+    return str(request.param)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private SCOPECRAFT_HOME for the test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("SCOPECRAFT_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository with a few scripted tasks for the fake agent."""
+    return make_repo(
+        tmp_path / "src",
+        {
+            "ok-01A": FAKE_OK,
+            "fail-01B": "fake: say trying\nfake: fail 3",
+            "hang-01C": "fake: say waiting\nfake: hang",
+            "slow-01D": "fake: say one\nfake: sleep 1\nfake: say two",
+        },
+    )
+
+
+def _runner_processes(base: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "scopecraft.executors._local_runner" in cmdline and any(
+            str(base) in part for part in cmdline
+        ):
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_local_runtime_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole run, no local agent process started by a test is still alive."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    left = _runner_processes(base)
+    for proc in left:
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
+    assert not left, f"local runtimes left running: {[p.pid for p in left]}"
+
+

@@ -1,0 +1,96 @@
+"""Requests the engine refuses: each with a clear error, and nothing created."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import scopecraft
+from scopecraft import Engine
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("task_id", "kwargs", "error", "words"),
+    [
+        ("nope-01Z", {"mode": "autonomous", "executor": "local"}, scopecraft.TaskNotFound, "no task"),
+        ("../etc", {"mode": "autonomous", "executor": "local"}, scopecraft.InvalidName, "task id"),
+        ("$(touch x)", {"mode": "autonomous", "executor": "local"}, scopecraft.InvalidName, "task id"),
+        ("ok-01A", {"mode": "sideways", "executor": "local"}, scopecraft.RequestRefused, "unknown mode"),
+        ("ok-01A", {"mode": "orchestration", "executor": "local"}, scopecraft.RequestRefused, "orchestration"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "priority": "urgent"}, scopecraft.RequestRefused, "priority"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "dangerous": True}, scopecraft.DangerousRefused, "container"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "main"}, scopecraft.MainWorktreeRefused, "default branch"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "a;b"}, scopecraft.InvalidName, "branch"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "-x"}, scopecraft.InvalidName, "branch"),
+        ("ok-01A", {"mode": "autonomous", "executor": "nowhere"}, scopecraft.RequestRefused, "nowhere"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "agent": "nobody"}, scopecraft.RequestRefused, "nobody"),
+        ("ok-01A", {"mode": "interactive", "executor": "local"}, scopecraft.RequestRefused, "terminal"),
+        ("ok-01A", {"mode": "autonomous", "executor": "local", "parent_id": "ghost-01Q"}, scopecraft.TaskNotFound, "ghost"),
+    ],
+)
+async def test_bad_requests_are_refused_and_create_nothing(
+    repo: Path,
+    home: Path,
+    task_id: str,
+    kwargs: dict[str, object],
+    error: type[Exception],
+    words: str,
+) -> None:
+    """Each bad request raises its ScopecraftError subclass naming the problem; no session
+    is stored."""
+    async with Engine.open(repo, home=home) as engine:
+        with pytest.raises(error) as info:
+            await engine.create_session(task_id, **{"agent": "fake", **kwargs})  # type: ignore[arg-type]
+        assert isinstance(info.value, scopecraft.ScopecraftError)
+        assert words in str(info.value)
+        assert await engine.list_sessions(all=True) == []
+
+
+async def test_dangerous_on_host_needs_the_opt_in(
+    repo: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 a dangerous local session is accepted."""
+    monkeypatch.setenv("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST", "1")
+    async with Engine.open(repo, home=home) as engine:
+        session = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake", dangerous=True
+        )
+        assert session.dangerous
+        await engine.wait(session.id, timeout=30)
+
+
+async def test_default_executor_for_autonomous_is_docker(repo: Path, home: Path) -> None:
+    """Without ``executor=``, an autonomous session asks for docker; when docker is not
+    installed as a plugin the error says how to run it locally."""
+    async with Engine.open(repo, home=home) as engine:
+        if "docker" in engine.plugins.names("executors"):
+            pytest.skip("the docker executor is installed")
+        with pytest.raises(scopecraft.RequestRefused, match="executor='local'"):
+            await engine.create_session("ok-01A", mode="autonomous", agent="fake")
+
+
+async def test_unknown_session_ids(repo: Path, home: Path) -> None:
+    """Unknown and malformed session ids raise SessionNotFound and InvalidName."""
+    async with Engine.open(repo, home=home) as engine:
+        with pytest.raises(scopecraft.SessionNotFound):
+            await engine.get_session("ses-000000000000")
+        with pytest.raises(scopecraft.InvalidName):
+            await engine.get_session("../../etc/passwd")
+        with pytest.raises(LookupError):
+            await engine.cancel_session("ses-000000000000")
+
+
+async def test_priority_defaults_to_the_task_priority(repo: Path, home: Path) -> None:
+    """``priority=None`` takes the task's own priority; ``normal`` is read as medium."""
+    async with Engine.open(repo, home=home, policy=scopecraft.PriorityQueuePolicy({"autonomous": 0})) as engine:
+        session = await engine.create_session("ok-01A", mode="autonomous", executor="local", agent="fake")
+        assert session.priority is scopecraft.Priority.MEDIUM
+        other = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake", priority="normal"
+        )
+        assert other.priority is scopecraft.Priority.MEDIUM
+        for s in (session, other):
+            assert await engine.cancel_session(s.id)

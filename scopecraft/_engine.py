@@ -17,13 +17,13 @@ import anyio.to_thread
 
 from ._config import EngineConfig, default_home
 from ._errors import (
-    CapabilityMissing,
     ConfigError,
     DangerousRefused,
     InvalidTransition,
     PluginError,
     RequestRefused,
     ScopecraftError,
+    SessionNotFound,
     SessionTimeout,
     TaskNotFound,
 )
@@ -44,7 +44,13 @@ from ._models import (
     SessionStatus,
     Task,
 )
-from ._names import new_session_id, validate_branch, validate_env_name, validate_session_id, validate_task_id
+from ._names import (
+    new_session_id,
+    validate_branch,
+    validate_env_name,
+    validate_session_id,
+    validate_task_id,
+)
 from ._plugins import PluginRegistry
 from ._redact import Redactor
 from ._runtime import AttemptRunner
@@ -134,7 +140,9 @@ class Engine:
             for part in os.environ.get("SCOPECRAFT_FORWARD_ENV", "").split(",")
             if part.strip()
         ]
-        self.forward_env: tuple[str, ...] = tuple(dict.fromkeys(validate_env_name(n) for n in names))
+        self.forward_env: tuple[str, ...] = tuple(
+            dict.fromkeys(validate_env_name(n) for n in names)
+        )
         self._storage_arg = storage
         self._storage: StorageAdapter | None = storage
         self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
@@ -201,7 +209,9 @@ class Engine:
         await self.aclose()
 
     async def _start(self) -> None:
-        await anyio.to_thread.run_sync(lambda: self.home.mkdir(parents=True, exist_ok=True, mode=0o700))
+        await anyio.to_thread.run_sync(
+            lambda: self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        )
         if self._storage is None:
             from .storage._sqlite import SqliteStorage
 
@@ -337,17 +347,8 @@ class Engine:
     async def task_file_in(self, task: Task, worktree: Path) -> Path | None:
         """The task's file as it is in ``worktree`` (repository layout) or in the central
         folder (central layout); ``None`` when that file does not exist."""
-        store = await self._task_store()
         info = await self.worktrees.repo_info()
-        try:
-            relative = task.path.resolve().relative_to(info.root)
-        except ValueError:
-            return task.path if task.path.exists() else None  # central layout
-        candidate = (worktree / relative).resolve()
-        if worktree.resolve() not in candidate.parents:
-            return None
-        _ = store
-        return candidate if candidate.exists() else None
+        return await anyio.to_thread.run_sync(_task_file_in, task.path, info.root, worktree)
 
     async def build_prompt(self, task: Task, session: Session) -> str:
         """The first attempt's prompt: the mode's template filled from the task."""
@@ -450,7 +451,7 @@ class Engine:
     def wake_event(self, session_id: str, *, reset: bool = False) -> anyio.Event:
         """An event set when something is appended to ``session_id`` in this process."""
         event = self._wakes.get(session_id)
-        if event is None or reset and event.is_set():
+        if event is None or (reset and event.is_set()):
             event = anyio.Event()
             self._wakes[session_id] = event
         return event
@@ -526,22 +527,30 @@ class Engine:
         except PluginError as exc:
             raise RequestRefused(
                 f"cannot run a {session_mode.value} session on executor {executor_name!r}: {exc}"
-                + ("; pass executor='local' to run it as a local process" if executor is None else "")
+                + (
+                    "; pass executor='local' to run it as a local process"
+                    if executor is None
+                    else ""
+                )
             ) from exc
         try:
             agent_plugin = self.agent(agent)
         except PluginError as exc:
             raise RequestRefused(f"cannot use agent {agent!r}: {exc}") from exc
-        if dangerous and not exec_plugin.capabilities.isolated:
-            if os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") != "1":
-                raise DangerousRefused(
-                    f"dangerous=True skips the agent's permission prompts and is allowed only "
-                    f"in a container executor, not {executor_name!r}; set "
-                    "SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 to allow it on this host"
-                )
-        if session_mode in (SessionMode.INTERACTIVE, SessionMode.DISPATCH) and not exec_plugin.capabilities.terminal:
+        on_host_ok = os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") == "1"
+        if dangerous and not exec_plugin.capabilities.isolated and not on_host_ok:
+            raise DangerousRefused(
+                f"dangerous=True skips the agent's permission prompts and is allowed only "
+                f"in a container executor, not {executor_name!r}; set "
+                "SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 to allow it on this host"
+            )
+        if (
+            session_mode in (SessionMode.INTERACTIVE, SessionMode.DISPATCH)
+            and not exec_plugin.capabilities.terminal
+        ):
             raise RequestRefused(
-                f"{session_mode.value} sessions need a terminal executor (tmux), not {executor_name!r}"
+                f"{session_mode.value} sessions need a terminal executor (tmux), "
+                f"not {executor_name!r}"
             )
         if resources is not None and not isinstance(resources, Resources):
             try:
@@ -687,7 +696,9 @@ class Engine:
                 return
             if session_id is not None:
                 session = await self.storage.get_session(session_id)
-                if session.is_terminal and not await self.storage.read_events(session_id, after=cursor):
+                if session.is_terminal and not await self.storage.read_events(
+                    session_id, after=cursor
+                ):
                     return
             await self._pause(session_id)
 
@@ -699,7 +710,7 @@ class Engine:
         with anyio.move_on_after(interval):
             await self.wake_event(session_id, reset=True).wait()
 
-    async def wait(self, session_id: str, *, timeout: float | None = None) -> Session:
+    async def wait(self, session_id: str, *, timeout: float | None = None) -> Session:  # noqa: ASYNC109 - the public API takes a timeout, as DESIGN.md specifies
         """Wait until the session ends (completed, failed or cancelled) and return it.
 
         Raises:
@@ -715,7 +726,9 @@ class Engine:
         assert scope.cancelled_caught
         raise SessionTimeout(session_id, timeout or 0.0, session.status.value)
 
-    async def cancel_session(self, session_id: str, *, reason: str = "cancelled by request") -> bool:
+    async def cancel_session(
+        self, session_id: str, *, reason: str = "cancelled by request"
+    ) -> bool:
         """Cancel a session: dequeue it, or stop its runtime (a grace period, then a kill).
 
         Returns:
@@ -766,7 +779,9 @@ class Engine:
                 session_id,
                 [
                     FeedbackGiven(session_id=session_id, text=text),
-                    SessionContinued(session_id=session_id, attempt=session.attempt + 1, feedback=text),
+                    SessionContinued(
+                        session_id=session_id, attempt=session.attempt + 1, feedback=text
+                    ),
                 ],
             )
             self.wake_scheduler()
@@ -821,7 +836,9 @@ class Engine:
                 self._leader_scope = None
             await anyio.sleep(ttl / 3)
 
-    async def _lead(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _lead(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         with anyio.CancelScope() as scope:
             self._leader_scope = scope
             async with anyio.create_task_group() as tg:
@@ -846,13 +863,16 @@ class Engine:
             if self._waiting.get(session_id) != reason:
                 self._waiting[session_id] = reason
                 await self.append(
-                    session_id, [SessionWaiting(session_id=session_id, reason=reason, detail=detail)]
+                    session_id,
+                    [SessionWaiting(session_id=session_id, reason=reason, detail=detail)],
                 )
         for session_id in schedule.start:
             self._waiting.pop(session_id, None)
             self._spawn(tg, session_id, launch=True)
 
-    def _spawn(self, tg: anyio.abc.TaskGroup, session_id: str, *, launch: bool, handle: Any = None) -> None:
+    def _spawn(
+        self, tg: anyio.abc.TaskGroup, session_id: str, *, launch: bool, handle: Any = None
+    ) -> None:
         if session_id in self._supervised:
             return
         scope = anyio.CancelScope()
@@ -898,15 +918,29 @@ class Engine:
                 log.warning("cannot list runtimes of %s: %s", name, exc)
                 continue
             for handle in handles:
+                found: Session | None
                 try:
-                    session = await self.storage.get_session(handle.session_id)
-                except ScopecraftError:
-                    session = None
-                if session is None or (session.is_terminal and handle.session_id not in self._supervised):
+                    found = await self.storage.get_session(handle.session_id)
+                except SessionNotFound:
+                    found = None  # labelled ours but unknown to the store: an orphan
+                if found is None or (
+                    found.is_terminal and handle.session_id not in self._supervised
+                ):
                     state = await executor.state(handle)
                     if state.status is RuntimeStatus.RUNNING:
                         await executor.stop(handle, grace=self.config.stop_grace)
                     await executor.remove(handle)
+
+
+def _task_file_in(path: Path, root: Path, worktree: Path) -> Path | None:
+    try:
+        relative = path.resolve().relative_to(root)
+    except ValueError:
+        return path if path.exists() else None  # central layout: the one file outside the repo
+    candidate = (worktree / relative).resolve()
+    if worktree.resolve() not in candidate.parents:
+        return None
+    return candidate if candidate.exists() else None
 
 
 def _parse_mode(mode: SessionMode | str) -> SessionMode:

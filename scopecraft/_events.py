@@ -136,7 +136,7 @@ class SessionCompleted(BaseEvent):
 
 
 class SessionFailed(BaseEvent):
-    """The attempt failed; ``reason`` says why, ``retryable`` whether infrastructure was at fault."""
+    """The attempt failed: ``reason`` says why, ``retryable`` whether infrastructure is to blame."""
 
     type: Literal["session_failed"] = "session_failed"
     attempt: int
@@ -380,4 +380,3 @@ def event_from_json(raw: str | bytes) -> Event:
         pydantic.ValidationError: the text is not a known event.
     """
     return _ADAPTER.validate_json(raw)
-

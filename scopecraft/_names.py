@@ -121,7 +121,9 @@ def validate_env_name(value: str) -> str:
     _check_text("environment variable name", value)
     if _ENV_NAME.fullmatch(value) is None:
         raise InvalidName(
-            "environment variable name", value, "use letters, digits and '_', not starting with a digit"
+            "environment variable name",
+            value,
+            "use letters, digits and '_', not starting with a digit",
         )
     return value
 

@@ -103,17 +103,28 @@ class AttemptRunner:
         attempt = session.attempt
         name = runtime_name(session.id, attempt)
         if session.status is SessionStatus.QUEUED:
-            await engine.append(session.id, [SessionStarting(session_id=session.id, attempt=attempt, runtime_name=name)])
+            await engine.append(
+                session.id,
+                [SessionStarting(session_id=session.id, attempt=attempt, runtime_name=name)],
+            )
         try:
             handle, parser = await self._start_runtime(session, attempt, name)
         except Exception as exc:  # any failure to start ends the attempt, recorded
-            reason = str(exc) if isinstance(exc, ScopecraftError) else f"{type(exc).__name__}: {exc}"
+            reason = (
+                str(exc) if isinstance(exc, ScopecraftError) else f"{type(exc).__name__}: {exc}"
+            )
             log.warning("session %s failed to start: %s", session.id, reason)
             current = await engine.storage.get_session(session.id)
             if not current.is_terminal:
                 await engine.append(
                     session.id,
-                    [SessionFailed(session_id=session.id, attempt=attempt, reason=f"could not start: {reason}")],
+                    [
+                        SessionFailed(
+                            session_id=session.id,
+                            attempt=attempt,
+                            reason=f"could not start: {reason}",
+                        )
+                    ],
                 )
             return
         await self.supervise(session.id, handle, parser)
@@ -193,7 +204,9 @@ class AttemptRunner:
             [SessionStarted(session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id)],
         )
         if attempt == 1:
-            await self._touch_task(session, task, binding.path, status="in_progress", note="started")
+            await self._touch_task(
+                session, task, binding.path, status="in_progress", note="started"
+            )
         return handle, agent.parser(session.id)
 
     async def _prompt_for(
@@ -208,9 +221,7 @@ class AttemptRunner:
         )
         # SessionStarting of this attempt was just written; look before it.
         previous = events[:last_start] if last_start >= 0 else events
-        continued = next(
-            (e for e in reversed(previous) if isinstance(e, SessionContinued)), None
-        )
+        continued = next((e for e in reversed(previous) if isinstance(e, SessionContinued)), None)
         earlier_start = max(
             (i for i, e in enumerate(previous) if isinstance(e, SessionStarting)), default=-1
         )
@@ -225,7 +236,9 @@ class AttemptRunner:
                 resume_id = session.agent_session_id
                 return "\n\n".join([continued.feedback, *pending]), resume_id
             base = await engine.build_prompt(task, session)
-            return "\n\n".join([base, "Feedback on the previous attempt:", continued.feedback, *pending]), None
+            return "\n\n".join(
+                [base, "Feedback on the previous attempt:", continued.feedback, *pending]
+            ), None
         base = await engine.build_prompt(task, session)
         if pending:
             base = "\n\n".join([base, *pending])
@@ -338,7 +351,9 @@ class AttemptRunner:
         if session.is_terminal:
             note = session.status.value
         elif state.status is RuntimeStatus.MISSING:
-            reason = f"the runtime vanished before its exit was recorded ({state.detail or 'no detail'})"
+            reason = (
+                f"the runtime vanished before its exit was recorded ({state.detail or 'no detail'})"
+            )
             terminal = SessionFailed(
                 session_id=session_id, attempt=handle.attempt, reason=reason, retryable=True
             )
@@ -347,7 +362,9 @@ class AttemptRunner:
             terminal, note = _outcome_event(session_id, handle.attempt, state.exit_code, outcome)
         task = await engine.get_task_or_none(session.task_id)
         if task is not None and session.worktree_path:
-            await self._touch_task(session, task, Path(session.worktree_path), status=None, note=note, events=events)
+            await self._touch_task(
+                session, task, Path(session.worktree_path), status=None, note=note, events=events
+            )
         if session.worktree_path:
             try:
                 summary = await engine.worktrees.record_changes(
@@ -367,7 +384,9 @@ class AttemptRunner:
                     )
                 )
             except ScopecraftError as exc:
-                events.append(ErrorOccurred(session_id=session_id, where="record_changes", message=str(exc)))
+                events.append(
+                    ErrorOccurred(session_id=session_id, where="record_changes", message=str(exc))
+                )
         if terminal is not None:
             events.append(terminal)
         await engine.append(session_id, events)
@@ -376,7 +395,9 @@ class AttemptRunner:
         try:
             await executor.remove(handle)
         except ScopecraftError as exc:
-            await engine.append(session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))])
+            await engine.append(
+                session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))]
+            )
 
     async def _continue_if_feedback(self, session_id: str, attempt: int) -> None:
         """Feedback given while an attempt ran (and could not be delivered) starts the next."""
@@ -394,7 +415,11 @@ class AttemptRunner:
         if pending:
             await engine.append(
                 session_id,
-                [SessionContinued(session_id=session_id, attempt=attempt + 1, feedback="\n\n".join(pending))],
+                [
+                    SessionContinued(
+                        session_id=session_id, attempt=attempt + 1, feedback="\n\n".join(pending)
+                    )
+                ],
             )
             engine.wake_scheduler()
 
@@ -423,7 +448,11 @@ class AttemptRunner:
             return
         new: list[Event] = []
         if status is not None:
-            new.append(TaskStatusChanged(session_id=session.id, task_id=task.id, status=status, path=str(path)))
+            new.append(
+                TaskStatusChanged(
+                    session_id=session.id, task_id=task.id, status=status, path=str(path)
+                )
+            )
         new.append(LogLineWritten(session_id=session.id, task_id=task.id, text=text))
         if events is not None:
             events.extend(new)
@@ -445,17 +474,19 @@ def _delivered(event: FeedbackGiven) -> bool:
 def _outcome_event(
     session_id: str, attempt: int, exit_code: int | None, outcome: AgentOutcome
 ) -> tuple[Event, str]:
-    if outcome.reported:
-        success = outcome.success and (exit_code in (0, None))
-    else:
-        success = exit_code == 0
+    # The agent's own report wins, but a non-zero exit code is never a success.
+    success = (outcome.success and exit_code in (0, None)) if outcome.reported else exit_code == 0
     if success:
         return (
-            SessionCompleted(session_id=session_id, attempt=attempt, exit_code=exit_code, result=outcome.result),
+            SessionCompleted(
+                session_id=session_id, attempt=attempt, exit_code=exit_code, result=outcome.result
+            ),
             "completed",
         )
     reason = outcome.error or (
-        f"the agent exited with code {exit_code}" if exit_code is not None else "the agent ended without an exit code"
+        f"the agent exited with code {exit_code}"
+        if exit_code is not None
+        else "the agent ended without an exit code"
     )
     return (
         SessionFailed(
@@ -478,4 +509,3 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
-

@@ -33,7 +33,9 @@ class SyncEngine:
     Async iterators (``session_logs``, ``events``) become plain iterators.
     """
 
-    def __init__(self, portal: BlockingPortal, engine: Engine, exit_stack: contextlib.ExitStack) -> None:
+    def __init__(
+        self, portal: BlockingPortal, engine: Engine, exit_stack: contextlib.ExitStack
+    ) -> None:
         self._portal = portal
         self._engine = engine
         self._stack = exit_stack

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-
 from support import make_repo
 
-FAKE_OK = "fake: say hello from the fake agent\nfake: cost 0.25\nfake: write notes/out.txt made by the agent"
+FAKE_OK = (
+    "fake: say hello from the fake agent\n"
+    "fake: cost 0.25\n"
+    "fake: write notes/out.txt made by the agent"
+)
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -60,10 +64,6 @@ def _no_local_runtime_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     yield
     left = _runner_processes(base)
     for proc in left:
-        try:
+        with contextlib.suppress(OSError):
             os.killpg(proc.pid, 9)
-        except OSError:
-            pass
     assert not left, f"local runtimes left running: {[p.pid for p in left]}"
-
-

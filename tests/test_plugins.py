@@ -13,7 +13,9 @@ from scopecraft._plugins import PluginRegistry
 from scopecraft.executors import Executor
 
 
-def _distribution(root: Path, name: str, entry_points: str, module: str = "", code: str = "") -> None:
+def _distribution(
+    root: Path, name: str, entry_points: str, module: str = "", code: str = ""
+) -> None:
     info = root / f"{name}-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
@@ -94,5 +96,5 @@ def test_unknown_group_and_name() -> None:
     registry = PluginRegistry(disabled=())
     with pytest.raises(PluginError, match="unknown plugin group"):
         registry.names("gadgets")
-    with pytest.raises(PluginError, match="available: .*local"):
+    with pytest.raises(PluginError, match=r"available: .*local"):
         registry.load("executors", "nowhere")

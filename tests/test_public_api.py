@@ -25,8 +25,18 @@ def test_all_matches_public_names() -> None:
 def test_design_names_are_exported() -> None:
     """The names DESIGN.md promises are all in ``__all__``."""
     promised = {
-        "Engine", "connect", "Session", "Task", "LogEntry", "SessionMode", "SessionStatus",
-        "Priority", "PriorityQueuePolicy", "ScopecraftError", "SessionTimeout", "TaskNotFound",
+        "Engine",
+        "connect",
+        "Session",
+        "Task",
+        "LogEntry",
+        "SessionMode",
+        "SessionStatus",
+        "Priority",
+        "PriorityQueuePolicy",
+        "ScopecraftError",
+        "SessionTimeout",
+        "TaskNotFound",
         "InvalidName",
     }
     assert promised <= set(scopecraft.__all__)
@@ -47,7 +57,8 @@ def test_import_is_light() -> None:
     """``import scopecraft`` loads no backend (docker, libtmux, pygit2) and no engine."""
     code = (
         "import sys, scopecraft; "
-        "heavy = [m for m in ('docker', 'libtmux', 'pygit2', 'scopecraft._engine') if m in sys.modules]; "
+        "names = ('docker', 'libtmux', 'pygit2', 'scopecraft._engine'); "
+        "heavy = [m for m in names if m in sys.modules]; "
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

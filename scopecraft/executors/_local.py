@@ -154,7 +154,9 @@ class LocalExecutor:
         # The supervisor may have written exit.json between the two checks.
         if exit_file.exists():
             return self._state(handle)
-        return RuntimeState(RuntimeStatus.MISSING, detail="the local process ended without a record")
+        return RuntimeState(
+            RuntimeStatus.MISSING, detail="the local process ended without a record"
+        )
 
     async def read_output(
         self, handle: RuntimeHandle, cursor: dict[str, Any] | None, *, final: bool = False

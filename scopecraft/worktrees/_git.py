@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -14,6 +15,9 @@ from .._errors import GitError, MainWorktreeRefused
 from .._models import Task
 from .._names import validate_branch, validate_task_id
 from ._protocol import ChangeSummary, PreparedWorktree, RepoInfo, WorktreeBinding
+
+if TYPE_CHECKING:
+    from filelock import BaseFileLock
 
 __all__ = ["GitWorktreeOrchestrator", "run_git"]
 
@@ -53,10 +57,9 @@ class GitWorktreeOrchestrator:
     Args:
         repo: Any folder inside the repository.
         branch_template: The branch name, with ``{env_id}`` (``task/{env_id}`` is Scopecraft's).
-        worktree_root: The folder worktrees go in (default: ``<repo parent>/<repo name>.worktrees``).
+        worktree_root: The folder worktrees go in (default
+            ``<repo parent>/<repo name>.worktrees``).
         base: What new branches start from (default: the default branch's tip).
-        commit_message: The message of the commit that keeps work an agent left uncommitted;
-            ``{session_id}``, ``{task_id}`` and ``{attempt}`` are filled in by the engine.
     """
 
     def __init__(
@@ -154,7 +157,7 @@ class GitWorktreeOrchestrator:
             finally:
                 await anyio.to_thread.run_sync(lock.release)
 
-    async def _file_lock(self, info: RepoInfo, env_id: str) -> object:
+    async def _file_lock(self, info: RepoInfo, env_id: str) -> BaseFileLock:
         from filelock import FileLock
 
         common = (
@@ -195,10 +198,10 @@ class GitWorktreeOrchestrator:
             await run_git("worktree", "add", "--", str(path), binding.branch, cwd=info.root)
             return PreparedWorktree(binding=binding, created=True)
         base_ref = self._base or info.default_branch
-        base = (await run_git("rev-parse", "--verify", f"{base_ref}^{{commit}}", cwd=info.root)).strip()
-        await run_git(
-            "worktree", "add", "-b", binding.branch, "--", str(path), base, cwd=info.root
-        )
+        base = (
+            await run_git("rev-parse", "--verify", f"{base_ref}^{{commit}}", cwd=info.root)
+        ).strip()
+        await run_git("worktree", "add", "-b", binding.branch, "--", str(path), base, cwd=info.root)
         log.info("created worktree %s on %s from %s", path, binding.branch, base[:12])
         return PreparedWorktree(binding=binding, created=True, base=base)
 

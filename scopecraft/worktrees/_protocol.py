@@ -10,7 +10,13 @@ import attrs
 
 from .._models import Task
 
-__all__ = ["ChangeSummary", "PreparedWorktree", "RepoInfo", "WorktreeBinding", "WorktreeOrchestrator"]
+__all__ = [
+    "ChangeSummary",
+    "PreparedWorktree",
+    "RepoInfo",
+    "WorktreeBinding",
+    "WorktreeOrchestrator",
+]
 
 
 @attrs.frozen

@@ -8,10 +8,10 @@ from pathlib import Path
 import anyio
 import psutil
 import pytest
+from support import git, write_task
 
 import scopecraft
 from scopecraft import Engine, SessionStatus
-from support import git, write_task
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +34,8 @@ async def test_session_runs_to_completion_in_its_worktree(repo: Path, home: Path
         assert done.exit_code == 0
         assert done.cost_usd == pytest.approx(0.25)
         assert done.agent_session_id
-        assert done.started_at is not None and done.ended_at is not None
+        assert done.started_at is not None
+        assert done.ended_at is not None
         events = await _events(engine, session.id)
         types = [e.type for e in events]
         assert types[0] == "session_queued"
@@ -154,7 +155,9 @@ async def test_secrets_are_forwarded_and_redacted_everywhere(
     """A forwarded secret reaches the agent but never the store (events, logs, rows)."""
     secret = "s3cr3t-value-for-the-test-0001"
     monkeypatch.setenv("MY_TOKEN", secret)
-    write_task(repo, "secret-01E", "fake: echo-env MY_TOKEN\nfake: say sk-ant-api03-abcdefghijklmnop")
+    write_task(
+        repo, "secret-01E", "fake: echo-env MY_TOKEN\nfake: say sk-ant-api03-abcdefghijklmnop"
+    )
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "secret task", cwd=repo)
     async with Engine.open(repo, home=home, forward_env=["MY_TOKEN"]) as engine:
@@ -199,4 +202,5 @@ async def test_logs_follow_until_the_session_ends(repo: Path, home: Path) -> Non
         assert any('"two"' in line.text or "two" in line.text for line in lines)
         assert (await engine.get_session(session.id)).is_terminal
         last = [entry async for entry in engine.session_logs(session.id, limit=1)]
-        assert len(last) == 1 and last[0].seq == lines[-1].seq
+        assert len(last) == 1
+        assert last[0].seq == lines[-1].seq

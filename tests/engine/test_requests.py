@@ -15,20 +15,85 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize(
     ("task_id", "kwargs", "error", "words"),
     [
-        ("nope-01Z", {"mode": "autonomous", "executor": "local"}, scopecraft.TaskNotFound, "no task"),
+        (
+            "nope-01Z",
+            {"mode": "autonomous", "executor": "local"},
+            scopecraft.TaskNotFound,
+            "no task",
+        ),
         ("../etc", {"mode": "autonomous", "executor": "local"}, scopecraft.InvalidName, "task id"),
-        ("$(touch x)", {"mode": "autonomous", "executor": "local"}, scopecraft.InvalidName, "task id"),
-        ("ok-01A", {"mode": "sideways", "executor": "local"}, scopecraft.RequestRefused, "unknown mode"),
-        ("ok-01A", {"mode": "orchestration", "executor": "local"}, scopecraft.RequestRefused, "orchestration"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "priority": "urgent"}, scopecraft.RequestRefused, "priority"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "dangerous": True}, scopecraft.DangerousRefused, "container"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "main"}, scopecraft.MainWorktreeRefused, "default branch"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "a;b"}, scopecraft.InvalidName, "branch"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "branch": "-x"}, scopecraft.InvalidName, "branch"),
-        ("ok-01A", {"mode": "autonomous", "executor": "nowhere"}, scopecraft.RequestRefused, "nowhere"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "agent": "nobody"}, scopecraft.RequestRefused, "nobody"),
-        ("ok-01A", {"mode": "interactive", "executor": "local"}, scopecraft.RequestRefused, "terminal"),
-        ("ok-01A", {"mode": "autonomous", "executor": "local", "parent_id": "ghost-01Q"}, scopecraft.TaskNotFound, "ghost"),
+        (
+            "$(touch x)",
+            {"mode": "autonomous", "executor": "local"},
+            scopecraft.InvalidName,
+            "task id",
+        ),
+        (
+            "ok-01A",
+            {"mode": "sideways", "executor": "local"},
+            scopecraft.RequestRefused,
+            "unknown mode",
+        ),
+        (
+            "ok-01A",
+            {"mode": "orchestration", "executor": "local"},
+            scopecraft.RequestRefused,
+            "orchestration",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "priority": "urgent"},
+            scopecraft.RequestRefused,
+            "priority",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "dangerous": True},
+            scopecraft.DangerousRefused,
+            "container",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "branch": "main"},
+            scopecraft.MainWorktreeRefused,
+            "default branch",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "branch": "a;b"},
+            scopecraft.InvalidName,
+            "branch",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "branch": "-x"},
+            scopecraft.InvalidName,
+            "branch",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "nowhere"},
+            scopecraft.RequestRefused,
+            "nowhere",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "agent": "nobody"},
+            scopecraft.RequestRefused,
+            "nobody",
+        ),
+        (
+            "ok-01A",
+            {"mode": "interactive", "executor": "local"},
+            scopecraft.RequestRefused,
+            "terminal",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "parent_id": "ghost-01Q"},
+            scopecraft.TaskNotFound,
+            "ghost",
+        ),
     ],
 )
 async def test_bad_requests_are_refused_and_create_nothing(
@@ -85,8 +150,12 @@ async def test_unknown_session_ids(repo: Path, home: Path) -> None:
 
 async def test_priority_defaults_to_the_task_priority(repo: Path, home: Path) -> None:
     """``priority=None`` takes the task's own priority; ``normal`` is read as medium."""
-    async with Engine.open(repo, home=home, policy=scopecraft.PriorityQueuePolicy({"autonomous": 0})) as engine:
-        session = await engine.create_session("ok-01A", mode="autonomous", executor="local", agent="fake")
+    async with Engine.open(
+        repo, home=home, policy=scopecraft.PriorityQueuePolicy({"autonomous": 0})
+    ) as engine:
+        session = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake"
+        )
         assert session.priority is scopecraft.Priority.MEDIUM
         other = await engine.create_session(
             "ok-01A", mode="autonomous", executor="local", agent="fake", priority="normal"

@@ -22,7 +22,7 @@ def test_sync_twin_runs_a_session(repo: Path, home: Path) -> None:
         session = engine.create_session("ok-01A", **LOCAL)
         done = engine.wait(session.id, timeout=30)
         assert done.status is SessionStatus.COMPLETED
-        assert [e.type for e in engine.events(session_id=session.id)][0] == "session_queued"
+        assert next(iter(engine.events(session_id=session.id))).type == "session_queued"
         assert any(entry.text for entry in engine.session_logs(session.id))
         assert engine.list_sessions(all=True)[0].id == session.id
 

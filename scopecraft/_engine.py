@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -28,21 +28,29 @@ from ._errors import (
     TaskNotFound,
 )
 from ._events import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetChanged,
     CostReported,
     Event,
     FeedbackGiven,
     SessionCancelled,
     SessionContinued,
+    SessionPaused,
     SessionQueued,
+    SessionResumed,
     SessionWaiting,
 )
 from ._models import (
+    TERMINAL_STATUSES,
     LogEntry,
     Priority,
     Session,
     SessionMode,
     SessionStatus,
     Task,
+    utcnow,
 )
 from ._names import (
     new_session_id,
@@ -57,7 +65,7 @@ from ._runtime import AttemptRunner
 from .agents._protocol import AgentAdapter
 from .executors._protocol import Executor, Resources, RuntimeStatus
 from .policies._priority import PriorityQueuePolicy
-from .policies._protocol import QueuePolicy
+from .policies._protocol import CostAction, CostTotals, QueuePolicy
 from .storage._protocol import LogLine, StorageAdapter, StoredEvent
 from .worktrees._protocol import WorktreeBinding, WorktreeOrchestrator
 
@@ -385,14 +393,19 @@ class Engine:
         return await self.worktrees.bind(task, branch=session.branch)
 
     def resources_for(self, session: Session) -> Resources:
-        """The session's resource limits: its own, else its mode's."""
-        limits = self.config.resources.get(session.mode)
-        base = Resources(
-            cpus=limits.cpus if limits else None,
-            memory_mb=limits.memory_mb if limits else None,
-            pids=limits.pids if limits else None,
+        """The session's resource limits (its own, filled from its mode's at creation)."""
+        return Resources(cpus=session.cpus, memory_mb=session.memory_mb, pids=session.pids)
+
+    def _mode_resources(self, mode: SessionMode, explicit: Resources | None) -> Resources:
+        limits = self.config.resources.get(mode)
+        own = explicit or Resources()
+        return Resources(
+            cpus=own.cpus if own.cpus is not None else (limits.cpus if limits else None),
+            memory_mb=own.memory_mb
+            if own.memory_mb is not None
+            else (limits.memory_mb if limits else None),
+            pids=own.pids if own.pids is not None else (limits.pids if limits else None),
         )
-        return base
 
     def labels_for(self, session: Session, attempt: int) -> dict[str, str]:
         """Ownership labels of a session's runtime (never secrets)."""
@@ -446,7 +459,53 @@ class Engine:
             check_cursor=check_cursor,
         )
         self._wake(session_id)
+        if total is not None:
+            await self._check_cost(session_id)
         return stored
+
+    async def cost_totals(self, session: Session) -> CostTotals:
+        """Cost so far for every scope a budget can cover (see :class:`CostTotals`)."""
+        sessions = await self.storage.list_sessions()
+        today = utcnow().date()
+        totals = {"task": 0.0, "area": 0.0, "team": 0.0, "day": 0.0}
+        for other in sessions:
+            if other.task_id == session.task_id:
+                totals["task"] += other.cost_usd
+            if session.area is not None and other.area == session.area:
+                totals["area"] += other.cost_usd
+            if session.team is not None and other.team == session.team:
+                totals["team"] += other.cost_usd
+            if (other.started_at or other.created_at).date() == today:
+                totals["day"] += other.cost_usd
+        return CostTotals(session=session.cost_usd, **totals)
+
+    async def _check_cost(self, session_id: str) -> None:
+        session = await self.storage.get_session(session_id)
+        if session.status not in (SessionStatus.STARTING, SessionStatus.RUNNING):
+            return
+        decision = self.policy.check_cost(session, await self.cost_totals(session))
+        if decision.action is CostAction.CONTINUE:
+            return
+        log.info("session %s: %s", session_id, decision.reason)
+        if decision.action is CostAction.FORBID:
+            event: Event = SessionCancelled(
+                session_id=session_id, attempt=session.attempt, reason=decision.reason
+            )
+        elif decision.action is CostAction.APPROVAL:
+            event = ApprovalRequested(session_id=session_id, reason=decision.reason)
+        else:
+            event = SessionPaused(session_id=session_id, reason=decision.reason)
+        await self.storage.append(session_id, [self.redactor.model(event)])
+        self._wake(session_id)
+        await self._stop_runtime(session)
+
+    async def _stop_runtime(self, session: Session) -> None:
+        handle = self._runner.handle_for(session)
+        if handle is None:
+            return
+        executor = self.executor(session.executor)
+        await executor.stop(handle, grace=self.config.stop_grace)
+        self._wake(session.id)
 
     def wake_event(self, session_id: str, *, reset: bool = False) -> anyio.Event:
         """An event set when something is appended to ``session_id`` in this process."""
@@ -483,6 +542,7 @@ class Engine:
         prompt: str | None = None,
         resources: Mapping[str, Any] | Resources | None = None,
         created_by: str | None = None,
+        budget_usd: float | None = None,
     ) -> Session:
         """Queue a session for ``task_id``; the scheduler starts it when the policy allows.
 
@@ -502,6 +562,7 @@ class Engine:
             prompt: Extra instructions appended to the task's prompt.
             resources: Limits (``cpus``, ``memory_mb``, ``pids``) over the mode's defaults.
             created_by: Default: the git user's email.
+            budget_usd: This session's own cost budget; when reached it pauses.
 
         Returns:
             The queued session.
@@ -557,6 +618,9 @@ class Engine:
                 resources = Resources(**dict(resources))
             except TypeError as exc:
                 raise RequestRefused(f"resources: {exc}; use cpus, memory_mb and pids") from exc
+        if budget_usd is not None and budget_usd < 0:
+            raise RequestRefused("budget_usd must be at least 0")
+        limits = self._mode_resources(session_mode, resources)
         binding = await self.worktrees.bind(task, branch=branch)
         session_id = new_session_id()
         queued = SessionQueued(
@@ -574,16 +638,20 @@ class Engine:
             dangerous=dangerous,
             created_by=created_by or self._created_by,
             prompt=prompt,
-            resources=None
-            if resources is None
-            else {"cpus": resources.cpus, "memory_mb": resources.memory_mb, "pids": resources.pids},
+            resources={"cpus": limits.cpus, "memory_mb": limits.memory_mb, "pids": limits.pids},
+            area=task.area or None,
+            team=_team_of(task),
+            budget_usd=budget_usd,
         )
         from ._projection import session_from_queued
 
         queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
-        self.policy.admit(session_from_queued(queued), queued=queued_count)
+        admission = self.policy.admit(session_from_queued(queued), queued=queued_count)
         _ = agent_plugin
-        await self.append(session_id, [queued])
+        first: list[Event] = [queued]
+        if admission.approval is not None:
+            first.append(ApprovalRequested(session_id=session_id, reason=admission.approval))
+        await self.append(session_id, first)
         self.wake_scheduler()
         return await self.storage.get_session(session_id)
 
@@ -745,12 +813,106 @@ class Engine:
             session_id,
             [SessionCancelled(session_id=session_id, attempt=session.attempt, reason=reason)],
         )
-        handle = self._runner.handle_for(session)
-        if handle is not None and session.status.is_active:
-            executor = self.executor(session.executor)
-            await executor.stop(handle, grace=self.config.stop_grace)
-            self._wake(session_id)
+        if session.status.is_active:
+            await self._stop_runtime(session)
         return True
+
+    async def resume_session(self, session_id: str) -> Session:
+        """Let a paused session (a budget reached) go on: it queues for its next attempt,
+        which resumes the agent's own session.
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the session is not paused.
+        """
+        session = await self.get_session(session_id)
+        if session.status is not SessionStatus.PAUSED:
+            raise InvalidTransition(
+                f"session {session_id} is {session.status.value}, not paused; "
+                "only a paused session can be resumed"
+            )
+        await self.append(
+            session_id, [SessionResumed(session_id=session_id, attempt=session.attempt + 1)]
+        )
+        self.wake_scheduler()
+        return await self.get_session(session_id)
+
+    async def approve_session(self, session_id: str, *, by: str | None = None) -> Session:
+        """Approve a session waiting in ``awaiting_approval``; it queues (again).
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the session is not awaiting approval.
+        """
+        session = await self.get_session(session_id)
+        if session.status is not SessionStatus.AWAITING_APPROVAL:
+            raise InvalidTransition(
+                f"session {session_id} is {session.status.value}, not awaiting approval"
+            )
+        events: list[Event] = [ApprovalGranted(session_id=session_id, by=by or self._created_by)]
+        if session.started_at is not None:
+            # It ran and was halted at a cost threshold: the next attempt resumes it.
+            events.append(SessionResumed(session_id=session_id, attempt=session.attempt + 1))
+        await self.append(session_id, events)
+        self.wake_scheduler()
+        return await self.get_session(session_id)
+
+    async def deny_session(
+        self, session_id: str, *, reason: str = "", by: str | None = None
+    ) -> Session:
+        """Deny a session waiting in ``awaiting_approval``; it is cancelled.
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the session is not awaiting approval.
+        """
+        session = await self.get_session(session_id)
+        if session.status is not SessionStatus.AWAITING_APPROVAL:
+            raise InvalidTransition(
+                f"session {session_id} is {session.status.value}, not awaiting approval"
+            )
+        await self.append(
+            session_id,
+            [ApprovalDenied(session_id=session_id, reason=reason, by=by or self._created_by)],
+        )
+        return await self.get_session(session_id)
+
+    async def set_budget(self, session_id: str, budget_usd: float | None) -> Session:
+        """Set (or with ``None`` remove) a session's own cost budget.
+
+        Raises:
+            SessionNotFound: no such session.
+            RequestRefused: a negative budget.
+        """
+        if budget_usd is not None and budget_usd < 0:
+            raise RequestRefused("budget_usd must be at least 0")
+        await self.get_session(session_id)
+        await self.append(session_id, [BudgetChanged(session_id=session_id, budget_usd=budget_usd)])
+        return await self.get_session(session_id)
+
+    async def costs(self, *, group_by: str = "task") -> dict[str, float]:
+        """Total cost reported, in USD, grouped by ``task``, ``area``, ``team``, ``mode``,
+        ``agent`` or ``day`` (the UTC day a session started, else was created).
+
+        Raises:
+            RequestRefused: an unknown grouping.
+        """
+        keys: dict[str, Callable[[Session], str]] = {
+            "task": lambda s: s.task_id,
+            "area": lambda s: s.area or "-",
+            "team": lambda s: s.team or "-",
+            "mode": lambda s: s.mode.value,
+            "agent": lambda s: s.agent,
+            "day": lambda s: (s.started_at or s.created_at).date().isoformat(),
+        }
+        if group_by not in keys:
+            raise RequestRefused(f"group_by {group_by!r}: use one of {', '.join(keys)}")
+        key = keys[group_by]
+        totals: dict[str, float] = {}
+        for session in await self.storage.list_sessions():
+            name = key(session)
+            totals[name] = round(totals.get(name, 0.0) + session.cost_usd, 10)
+        return dict(sorted(totals.items()))
 
     async def continue_session(self, session_id: str, feedback: str) -> Session:
         """Give the agent feedback.
@@ -858,7 +1020,7 @@ class Engine:
         if not queued:
             return
         active = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
-        schedule = self.policy.schedule(queued, active)
+        schedule = self.policy.schedule(queued, active, now=utcnow())
         for session_id, (reason, detail) in schedule.waiting.items():
             if self._waiting.get(session_id) != reason:
                 self._waiting[session_id] = reason
@@ -930,6 +1092,13 @@ class Engine:
                     if state.status is RuntimeStatus.RUNNING:
                         await executor.stop(handle, grace=self.config.stop_grace)
                     await executor.remove(handle)
+
+
+def _team_of(task: Task) -> str | None:
+    for tag in task.tags:
+        if tag.startswith("team:") and len(tag) > len("team:"):
+            return tag[len("team:") :]
+    return None
 
 
 def _task_file_in(path: Path, root: Path, worktree: Path) -> Path | None:

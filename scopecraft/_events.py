@@ -10,7 +10,7 @@ Four families:
 * session lifecycle: :class:`SessionQueued`, :class:`SessionStarting`, :class:`SessionStarted`,
   :class:`SessionCompleted`, :class:`SessionFailed`, :class:`SessionCancelled`,
   :class:`SessionPaused`, :class:`SessionResumed`, :class:`SessionContinued`,
-  :class:`SessionWaiting`;
+  :class:`SessionRetryScheduled`, :class:`SessionWaiting`, :class:`BudgetChanged`;
 * task progress: :class:`TaskStatusChanged`, :class:`AgentMessage`, :class:`ToolUsed`,
   :class:`CostReported`, :class:`LogLineWritten`, :class:`AgentSessionIdentified`,
   :class:`WorktreePrepared`, :class:`ChangesRecorded`, :class:`ArtifactStored`;
@@ -39,6 +39,7 @@ __all__ = [
     "ApprovalRequested",
     "ArtifactStored",
     "BaseEvent",
+    "BudgetChanged",
     "ChangesRecorded",
     "CostReported",
     "ErrorOccurred",
@@ -54,6 +55,7 @@ __all__ = [
     "SessionPaused",
     "SessionQueued",
     "SessionResumed",
+    "SessionRetryScheduled",
     "SessionStarted",
     "SessionStarting",
     "SessionWaiting",
@@ -107,6 +109,9 @@ class SessionQueued(BaseEvent):
     prompt: str | None = Field(default=None, description="An explicit prompt, if one was given.")
     resources: dict[str, Any] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    area: str | None = None
+    team: str | None = None
+    budget_usd: float | None = None
 
 
 class SessionStarting(BaseEvent):
@@ -162,9 +167,26 @@ class SessionPaused(BaseEvent):
 
 
 class SessionResumed(BaseEvent):
-    """A paused session was let go on; it queues again."""
+    """A paused session was let go on; it queues again for its next attempt."""
 
     type: Literal["session_resumed"] = "session_resumed"
+    attempt: int
+
+
+class SessionRetryScheduled(BaseEvent):
+    """A failed attempt will be retried (infrastructure failure); queued until ``not_before``."""
+
+    type: Literal["session_retry_scheduled"] = "session_retry_scheduled"
+    attempt: int
+    not_before: UtcDatetime
+    reason: str
+
+
+class BudgetChanged(BaseEvent):
+    """The session's own cost budget was set or changed (``None``: no budget)."""
+
+    type: Literal["budget_changed"] = "budget_changed"
+    budget_usd: float | None
 
 
 class SessionContinued(BaseEvent):
@@ -339,6 +361,8 @@ Event = Annotated[
     | SessionCancelled
     | SessionPaused
     | SessionResumed
+    | SessionRetryScheduled
+    | BudgetChanged
     | SessionContinued
     | SessionWaiting
     | TaskStatusChanged

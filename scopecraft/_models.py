@@ -169,6 +169,16 @@ class Session(BaseModel):
     )
     last_seq: int = Field(default=0, description="Seq of the last event applied.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
+    area: str | None = Field(default=None, description="The task's area (for fairness and budgets).")
+    team: str | None = Field(default=None, description="The task's `team:` tag, if any.")
+    budget_usd: float | None = Field(default=None, description="This session's own cost budget.")
+    not_before: UtcDatetime | None = Field(
+        default=None, description="A retried session waits in the queue until then."
+    )
+    cpus: float | None = Field(default=None, description="CPU cores reserved for the session.")
+    memory_mb: int | None = Field(default=None, description="Memory reserved, in MiB.")
+    pids: int | None = Field(default=None, description="Process limit.")
+    approved: bool = Field(default=False, description="A person approved the session.")
 
     @property
     def is_terminal(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from ._errors import InvalidTransition
 from ._events import (
     AgentSessionIdentified,
+    BudgetChanged,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
@@ -24,6 +25,7 @@ from ._events import (
     SessionPaused,
     SessionQueued,
     SessionResumed,
+    SessionRetryScheduled,
     SessionStarted,
     SessionStarting,
     WorktreePrepared,
@@ -54,6 +56,12 @@ def session_from_queued(event: SessionQueued) -> Session:
         updated_at=event.ts,
         last_seq=event.seq,
         labels=dict(event.labels),
+        area=event.area,
+        team=event.team,
+        budget_usd=event.budget_usd,
+        cpus=(event.resources or {}).get("cpus"),
+        memory_mb=(event.resources or {}).get("memory_mb"),
+        pids=(event.resources or {}).get("pids"),
     )
 
 
@@ -95,14 +103,22 @@ def apply(session: Session | None, event: Event) -> Session:
             )
         case SessionPaused(reason=reason):
             changes.update(status=SessionStatus.PAUSED, error=reason)
-        case SessionResumed():
-            changes.update(status=SessionStatus.QUEUED, error=None)
-        case SessionContinued(attempt=attempt):
+        case SessionResumed(attempt=attempt):
             changes.update(status=SessionStatus.QUEUED, attempt=attempt, error=None)
-        case ApprovalRequested():
-            changes.update(status=SessionStatus.AWAITING_APPROVAL)
+        case SessionContinued(attempt=attempt):
+            changes.update(
+                status=SessionStatus.QUEUED, attempt=attempt, error=None, not_before=None
+            )
+        case SessionRetryScheduled(attempt=attempt, not_before=not_before, reason=reason):
+            changes.update(
+                status=SessionStatus.QUEUED, attempt=attempt, not_before=not_before, error=reason
+            )
+        case BudgetChanged(budget_usd=budget):
+            changes["budget_usd"] = budget
+        case ApprovalRequested(reason=reason):
+            changes.update(status=SessionStatus.AWAITING_APPROVAL, error=reason)
         case ApprovalGranted():
-            changes.update(status=SessionStatus.QUEUED)
+            changes.update(status=SessionStatus.QUEUED, approved=True, error=None)
         case ApprovalDenied(reason=reason):
             changes.update(
                 status=SessionStatus.CANCELLED,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,8 @@ from ._events import (
     SessionCompleted,
     SessionContinued,
     SessionFailed,
+    SessionResumed,
+    SessionRetryScheduled,
     SessionStarted,
     SessionStarting,
     TaskStatusChanged,
@@ -53,6 +56,8 @@ log = logging.getLogger("scopecraft.engine")
 # Environment a local agent keeps from the engine's; everything else must be forwarded.
 _BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "SHELL", "TMPDIR", "TZ")
 _FLUSH_LINES = 500
+_HALTED = (SessionStatus.PAUSED, SessionStatus.AWAITING_APPROVAL)
+_RESUME_PROMPT = "Continue the task where you stopped."
 
 
 def runtime_name(session_id: str, attempt: int) -> str:
@@ -221,7 +226,14 @@ class AttemptRunner:
         )
         # SessionStarting of this attempt was just written; look before it.
         previous = events[:last_start] if last_start >= 0 else events
-        continued = next((e for e in reversed(previous) if isinstance(e, SessionContinued)), None)
+        restart = next(
+            (
+                e
+                for e in reversed(previous)
+                if isinstance(e, SessionContinued | SessionResumed | SessionRetryScheduled)
+            ),
+            None,
+        )
         earlier_start = max(
             (i for i, e in enumerate(previous) if isinstance(e, SessionStarting)), default=-1
         )
@@ -231,14 +243,15 @@ class AttemptRunner:
             if isinstance(e, FeedbackGiven) and not _delivered(e)
         ]
         resume_id = None
-        if continued is not None and session.attempt > 1:
+        if restart is not None and session.attempt > 1:
+            text = restart.feedback if isinstance(restart, SessionContinued) else _RESUME_PROMPT
             if agent.can_resume and session.agent_session_id:
                 resume_id = session.agent_session_id
-                return "\n\n".join([continued.feedback, *pending]), resume_id
+                return "\n\n".join([text, *pending]), resume_id
             base = await engine.build_prompt(task, session)
-            return "\n\n".join(
-                [base, "Feedback on the previous attempt:", continued.feedback, *pending]
-            ), None
+            if isinstance(restart, SessionContinued):
+                base = "\n\n".join([base, "Feedback on the previous attempt:", text])
+            return "\n\n".join([base, *pending]), None
         base = await engine.build_prompt(task, session)
         if pending:
             base = "\n\n".join([base, *pending])
@@ -348,8 +361,8 @@ class AttemptRunner:
         events: list[Event] = list(pending_events)
         terminal: Event | None = None
         note: str
-        if session.is_terminal:
-            note = session.status.value
+        if session.is_terminal or session.status in _HALTED:
+            note = session.status.value + (f": {session.error}" if session.error else "")
         elif state.status is RuntimeStatus.MISSING:
             reason = (
                 f"the runtime vanished before its exit was recorded ({state.detail or 'no detail'})"
@@ -389,9 +402,13 @@ class AttemptRunner:
                 )
         if terminal is not None:
             events.append(terminal)
+            if isinstance(terminal, SessionFailed):
+                events.extend(self._retry(session, terminal))
         await engine.append(session_id, events)
-        if terminal is not None and not isinstance(terminal, SessionCancelled):
+        if isinstance(terminal, SessionCompleted | SessionFailed):
             await self._continue_if_feedback(session_id, handle.attempt)
+        if events and isinstance(events[-1], SessionRetryScheduled):
+            engine.wake_scheduler()
         try:
             await executor.remove(handle)
         except ScopecraftError as exc:
@@ -399,9 +416,28 @@ class AttemptRunner:
                 session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))]
             )
 
+    def _retry(self, session: Session, failure: SessionFailed) -> list[Event]:
+        """A retry event when the policy retries this failure (stored with the failure)."""
+        delay = self._engine.policy.retry_delay(
+            session, reason=failure.reason, retryable=failure.retryable
+        )
+        if delay is None:
+            return []
+        log.info("session %s: retrying in %.1f s (%s)", session.id, delay, failure.reason)
+        return [
+            SessionRetryScheduled(
+                session_id=session.id,
+                attempt=failure.attempt + 1,
+                not_before=utcnow() + timedelta(seconds=delay),
+                reason=f"retrying after: {failure.reason}",
+            )
+        ]
+
     async def _continue_if_feedback(self, session_id: str, attempt: int) -> None:
         """Feedback given while an attempt ran (and could not be delivered) starts the next."""
         engine = self._engine
+        if not (await engine.storage.get_session(session_id)).is_terminal:
+            return  # a retry is queued; it takes the pending feedback with it
         stored = await engine.storage.read_events(session_id)
         events = [item.event for item in stored]
         last_start = max(

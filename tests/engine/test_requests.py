@@ -128,13 +128,18 @@ async def test_dangerous_on_host_needs_the_opt_in(
 
 
 async def test_default_executor_for_autonomous_is_docker(repo: Path, home: Path) -> None:
-    """Without ``executor=``, an autonomous session asks for docker; when docker is not
-    installed as a plugin the error says how to run it locally."""
-    async with Engine.open(repo, home=home) as engine:
-        if "docker" in engine.plugins.names("executors"):
-            pytest.skip("the docker executor is installed")
-        with pytest.raises(scopecraft.RequestRefused, match="executor='local'"):
-            await engine.create_session("ok-01A", mode="autonomous", agent="fake")
+    """Without ``executor=``, an autonomous session asks for docker; when docker cannot be
+    loaded the error says how to run it locally."""
+    policy = scopecraft.PriorityQueuePolicy({"autonomous": 0})
+    async with Engine.open(repo, home=home, policy=policy) as engine:
+        try:
+            session = await engine.create_session("ok-01A", mode="autonomous", agent="fake")
+        except scopecraft.RequestRefused as exc:
+            assert "executor='local'" in str(exc)
+            assert "docker" in str(exc)
+        else:
+            assert session.executor == "docker"
+            assert await engine.cancel_session(session.id)
 
 
 async def test_unknown_session_ids(repo: Path, home: Path) -> None:

@@ -43,7 +43,6 @@ from ._events import (
     SessionWaiting,
 )
 from ._models import (
-    TERMINAL_STATUSES,
     LogEntry,
     Priority,
     Session,

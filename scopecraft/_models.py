@@ -169,7 +169,9 @@ class Session(BaseModel):
     )
     last_seq: int = Field(default=0, description="Seq of the last event applied.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels.")
-    area: str | None = Field(default=None, description="The task's area (for fairness and budgets).")
+    area: str | None = Field(
+        default=None, description="The task's area (for fairness and budgets)."
+    )
     team: str | None = Field(default=None, description="The task's `team:` tag, if any.")
     budget_usd: float | None = Field(default=None, description="This session's own cost budget.")
     not_before: UtcDatetime | None = Field(

@@ -12,10 +12,10 @@ from typing import Any
 from ._errors import InvalidTransition
 from ._events import (
     AgentSessionIdentified,
-    BudgetChanged,
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
+    BudgetChanged,
     CostReported,
     Event,
     SessionCancelled,

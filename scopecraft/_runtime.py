@@ -24,7 +24,6 @@ from ._events import (
     Event,
     FeedbackGiven,
     LogLineWritten,
-    SessionCancelled,
     SessionCompleted,
     SessionContinued,
     SessionFailed,
@@ -361,7 +360,9 @@ class AttemptRunner:
         events: list[Event] = list(pending_events)
         terminal: Event | None = None
         note: str
-        if session.is_terminal or session.status in _HALTED:
+        if session.attempt != handle.attempt:
+            note = f"attempt {handle.attempt} ended; attempt {session.attempt} follows"
+        elif session.is_terminal or session.status in _HALTED:
             note = session.status.value + (f": {session.error}" if session.error else "")
         elif state.status is RuntimeStatus.MISSING:
             reason = (

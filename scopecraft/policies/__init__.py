@@ -1,8 +1,20 @@
-"""Queue policies: which queued sessions start, and when."""
+"""Queue policies: which queued sessions start, and when; budgets, approvals, retries."""
 
 from __future__ import annotations
 
-from ._priority import PriorityQueuePolicy
-from ._protocol import QueuePolicy, Schedule
+from ._priority import ApprovalRules, Budgets, Capacity, PriorityQueuePolicy, RetryRules
+from ._protocol import Admission, CostAction, CostDecision, CostTotals, QueuePolicy, Schedule
 
-__all__ = ["PriorityQueuePolicy", "QueuePolicy", "Schedule"]
+__all__ = [
+    "Admission",
+    "ApprovalRules",
+    "Budgets",
+    "Capacity",
+    "CostAction",
+    "CostDecision",
+    "CostTotals",
+    "PriorityQueuePolicy",
+    "QueuePolicy",
+    "RetryRules",
+    "Schedule",
+]

@@ -24,7 +24,12 @@ _DEFAULT_LIMITS: dict[SessionMode, int | None] = {
     SessionMode.INTERACTIVE: None,
     SessionMode.DISPATCH: None,
 }
-_DEFAULT_WEIGHTS = {Priority.HIGHEST: 8.0, Priority.HIGH: 4.0, Priority.MEDIUM: 2.0, Priority.LOW: 1.0}
+_DEFAULT_WEIGHTS = {
+    Priority.HIGHEST: 8.0,
+    Priority.HIGH: 4.0,
+    Priority.MEDIUM: 2.0,
+    Priority.LOW: 1.0,
+}
 
 
 @attrs.frozen
@@ -245,7 +250,10 @@ class PriorityQueuePolicy:
         if limit is not None:
             count = per_mode.get(session.mode, 0)
             if count >= limit:
-                return ("limit_reached", f"{count} {session.mode.value} sessions active, limit {limit}")
+                return (
+                    "limit_reached",
+                    f"{count} {session.mode.value} sessions active, limit {limit}",
+                )
             if (
                 session.priority is not Priority.HIGHEST
                 and self.reserved_for_highest
@@ -267,7 +275,11 @@ class PriorityQueuePolicy:
         cap = self.capacity
         if cap.cpus is not None and session.cpus and used[0] + session.cpus > cap.cpus:
             return ("capacity", f"{used[0]:g} of {cap.cpus:g} CPUs reserved")
-        if cap.memory_mb is not None and session.memory_mb and used[1] + session.memory_mb > cap.memory_mb:
+        if (
+            cap.memory_mb is not None
+            and session.memory_mb
+            and used[1] + session.memory_mb > cap.memory_mb
+        ):
             return ("capacity", f"{used[1]:g} of {cap.memory_mb} MiB reserved")
         return None
 
@@ -295,7 +307,10 @@ class PriorityQueuePolicy:
         ready: list[Session] = []
         for session in queued:
             if session.not_before is not None and session.not_before > now:
-                waiting[session.id] = ("retry_backoff", f"retry at {session.not_before.isoformat()}")
+                waiting[session.id] = (
+                    "retry_backoff",
+                    f"retry at {session.not_before.isoformat()}",
+                )
             else:
                 ready.append(session)
         start: list[str] = []
@@ -318,7 +333,9 @@ class PriorityQueuePolicy:
         # Lanes by priority, groups within lanes, oldest first within a group.
         lanes: dict[Priority, dict[str, list[Session]]] = {}
         for session in by_age:
-            lanes.setdefault(session.priority, {}).setdefault(_group_of(session), []).append(session)
+            lanes.setdefault(session.priority, {}).setdefault(_group_of(session), []).append(
+                session
+            )
         heads = {prio: dict.fromkeys(groups, 0) for prio, groups in lanes.items()}
         floor = min((self._lane_pass[p] for p in lanes), default=0.0)
         for prio in lanes:
@@ -328,7 +345,9 @@ class PriorityQueuePolicy:
         while lanes:
             prio = min(lanes, key=lambda p: (lane_pass[p], p.rank))
             groups = lanes[prio]
-            group = min(groups, key=lambda g: (group_pass.get(g, 0.0), groups[g][heads[prio][g]].created_at))
+            group = min(
+                groups, key=lambda g: (group_pass.get(g, 0.0), groups[g][heads[prio][g]].created_at)
+            )
             index = heads[prio][group]
             session = groups[group][index]
             lane_pass[prio] += 1.0 / self.priority_weights[prio]
@@ -364,14 +383,22 @@ class PriorityQueuePolicy:
             )
         budgets = self.budgets
         checks: list[tuple[str, float, float | None]] = [
-            ("session", totals.session, session.budget_usd if session.budget_usd is not None else budgets.session_usd),
+            (
+                "session",
+                totals.session,
+                session.budget_usd if session.budget_usd is not None else budgets.session_usd,
+            ),
             ("task", totals.task, budgets.task_usd),
             ("day", totals.day, budgets.day_usd),
         ]
         if session.area is not None:
-            checks.append(("area", totals.area, budgets.area_usd.get(session.area, budgets.area_usd.get("*"))))
+            checks.append(
+                ("area", totals.area, budgets.area_usd.get(session.area, budgets.area_usd.get("*")))
+            )
         if session.team is not None:
-            checks.append(("team", totals.team, budgets.team_usd.get(session.team, budgets.team_usd.get("*"))))
+            checks.append(
+                ("team", totals.team, budgets.team_usd.get(session.team, budgets.team_usd.get("*")))
+            )
         for scope, spent, limit in checks:
             if limit is not None and spent >= limit:
                 return CostDecision(
@@ -384,7 +411,8 @@ class PriorityQueuePolicy:
         ):
             return CostDecision(
                 CostAction.APPROVAL,
-                f"cost ${totals.session:.4f} passed ${rules.supervised_above_usd:g}; approve to go on",
+                f"cost ${totals.session:.4f} passed ${rules.supervised_above_usd:g}; "
+                "approve to go on",
             )
         return CostDecision()
 

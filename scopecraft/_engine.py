@@ -40,6 +40,8 @@ from ._events import (
     SessionPaused,
     SessionQueued,
     SessionResumed,
+    SessionRetryScheduled,
+    SessionStarting,
     SessionWaiting,
 )
 from ._models import (
@@ -64,6 +66,7 @@ from ._runtime import AttemptRunner
 from .agents._protocol import AgentAdapter
 from .executors._protocol import Executor, Resources, RuntimeStatus
 from .policies._priority import PriorityQueuePolicy
+from .policies._index import QueueIndex
 from .policies._protocol import CostAction, CostTotals, QueuePolicy
 from .storage._protocol import LogLine, StorageAdapter, StoredEvent
 from .worktrees._protocol import WorktreeBinding, WorktreeOrchestrator
@@ -86,6 +89,19 @@ _DEFAULT_EXECUTOR = {
     SessionMode.INTERACTIVE: "tmux",
     SessionMode.DISPATCH: "tmux",
 }
+_INDEX_REFRESH = 5.0
+_QUEUE_EVENTS = (
+    SessionQueued,
+    SessionStarting,
+    SessionCancelled,
+    SessionContinued,
+    SessionResumed,
+    SessionRetryScheduled,
+    SessionPaused,
+    ApprovalRequested,
+    ApprovalGranted,
+    ApprovalDenied,
+)
 _ADAPTER_SECRETS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_KEY")
 
 
@@ -166,6 +182,8 @@ class Engine:
         self._wake_scheduler = anyio.Event()
         self._wakes: dict[str, anyio.Event] = {}
         self._waiting: dict[str, str] = {}
+        self._index: QueueIndex | None = None
+        self._index_built = 0.0
         self._closed = False
         self._created_by: str | None = None
 
@@ -458,6 +476,8 @@ class Engine:
             check_cursor=check_cursor,
         )
         self._wake(session_id)
+        if self._index is not None and any(isinstance(e, _QUEUE_EVENTS) for e in clean_events):
+            self._index.update(await self.storage.get_session(session_id))
         if total is not None:
             await self._check_cost(session_id)
         return stored
@@ -1002,6 +1022,7 @@ class Engine:
     ) -> None:
         with anyio.CancelScope() as scope:
             self._leader_scope = scope
+            self._index = None
             async with anyio.create_task_group() as tg:
                 task_status.started()
                 await self.reconcile(_tg=tg)
@@ -1014,12 +1035,25 @@ class Engine:
                         await self._wake_scheduler.wait()
                     self._wake_scheduler = anyio.Event()
 
+    async def _queue_index(self) -> QueueIndex:
+        """The leader's queue index: kept up to date by this engine's own writes, rebuilt from
+        the store when another process changed the queue (its size differs) and every few
+        seconds in any case."""
+        count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        now = anyio.current_time()
+        index = self._index
+        if index is None or len(index) != count or now - self._index_built > _INDEX_REFRESH:
+            queued = await self.storage.list_sessions(statuses=[SessionStatus.QUEUED])
+            index = self._index = QueueIndex(queued)
+            self._index_built = now
+        return index
+
     async def _schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
-        queued = await self.storage.list_sessions(statuses=[SessionStatus.QUEUED])
-        if not queued:
+        index = await self._queue_index()
+        if not len(index):
             return
         active = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
-        schedule = self.policy.schedule(queued, active, now=utcnow())
+        schedule = self.policy.schedule(index, active, now=utcnow())
         for session_id, (reason, detail) in schedule.waiting.items():
             if self._waiting.get(session_id) != reason:
                 self._waiting[session_id] = reason
@@ -1029,6 +1063,7 @@ class Engine:
                 )
         for session_id in schedule.start:
             self._waiting.pop(session_id, None)
+            index.remove(session_id)
             self._spawn(tg, session_id, launch=True)
 
     def _spawn(

@@ -13,6 +13,7 @@ from pathlib import Path
 from ._errors import InvalidName
 
 __all__ = [
+    "TASK_ID_PATTERN",
     "contained",
     "new_session_id",
     "validate_branch",
@@ -21,7 +22,8 @@ __all__ = [
     "validate_task_id",
 ]
 
-_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+"""What every task id matches (with ``fullmatch``); the one definition of a task id."""
 _SESSION_ID = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
 _BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]+")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
@@ -44,7 +46,7 @@ def validate_task_id(value: str) -> str:
             digit, at most 128 characters).
     """
     _check_text("task id", value)
-    if _TASK_ID.fullmatch(value) is None:
+    if TASK_ID_PATTERN.fullmatch(value) is None:
         raise InvalidName(
             "task id",
             value,

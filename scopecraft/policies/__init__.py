@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ._index import QueueIndex
 from ._priority import ApprovalRules, Budgets, Capacity, PriorityQueuePolicy, RetryRules
 from ._protocol import Admission, CostAction, CostDecision, CostTotals, QueuePolicy, Schedule
 
@@ -14,6 +15,7 @@ __all__ = [
     "CostDecision",
     "CostTotals",
     "PriorityQueuePolicy",
+    "QueueIndex",
     "QueuePolicy",
     "RetryRules",
     "Schedule",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -11,6 +11,7 @@ import attrs
 
 from .._errors import ConfigError, PolicyError, QueueFull
 from .._models import Priority, Session, SessionMode
+from ._index import QueueIndex, group_of
 from ._protocol import Admission, CostAction, CostDecision, CostTotals, Schedule
 
 __all__ = ["ApprovalRules", "Budgets", "Capacity", "PriorityQueuePolicy", "RetryRules"]
@@ -103,12 +104,6 @@ class RetryRules:
     retry_agent_failures: bool = False
 
 
-def _group_of(session: Session) -> str:
-    if session.team:
-        return f"team:{session.team}"
-    return f"area:{session.area or '-'}"
-
-
 def _flags(session: Session) -> set[str]:
     flags = {session.mode.value, "*"}
     if session.dangerous:
@@ -143,6 +138,8 @@ class PriorityQueuePolicy:
         budgets: Cost budgets.
         approvals: Approval rules.
         retries: Retry rules.
+        rng: Random numbers for jitter (seed one for repeatable tests).
+        scan_limit: A pass stops after this many sessions in a row that cannot start.
 
     Raises:
         ConfigError: an unknown mode, priority or fairness, or a negative limit.
@@ -165,6 +162,7 @@ class PriorityQueuePolicy:
         approvals: ApprovalRules | None = None,
         retries: RetryRules | None = None,
         rng: random.Random | None = None,
+        scan_limit: int = 1000,
     ) -> None:
         limits = dict(_DEFAULT_LIMITS)
         for key, value in (max_concurrent or {}).items():
@@ -204,6 +202,7 @@ class PriorityQueuePolicy:
         self.budgets = budgets or Budgets()
         self.approvals = approvals or ApprovalRules()
         self.retries = retries or RetryRules()
+        self.scan_limit = max(1, scan_limit)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._lane_pass: dict[Priority, float] = dict.fromkeys(Priority, 0.0)
         self._group_pass: dict[str, float] = {}
@@ -284,9 +283,16 @@ class PriorityQueuePolicy:
         return None
 
     def schedule(
-        self, queued: Sequence[Session], active: Sequence[Session], *, now: datetime
+        self, queued: Sequence[Session] | QueueIndex, active: Sequence[Session], *, now: datetime
     ) -> Schedule:
-        """Pick queued sessions to start while their limits have room."""
+        """Pick queued sessions to start while their limits have room.
+
+        ``queued`` may be a :class:`QueueIndex` the caller keeps up to date: then a decision
+        looks only at lane heads, and stops as soon as every mode with queued sessions is
+        full, so its cost does not grow with the depth of the queue. Waiting reasons are
+        given for the sessions the pass looked at.
+        """
+        index = queued if isinstance(queued, QueueIndex) else QueueIndex(queued)
         per_mode: dict[SessionMode, int] = {}
         per_area: dict[str, int] = {}
         per_team: dict[str, int] = {}
@@ -303,39 +309,55 @@ class PriorityQueuePolicy:
 
         for session in active:
             take(session)
+        pending = index.modes()
+        full: set[SessionMode] = set()
         waiting: dict[str, tuple[str, str]] = {}
-        ready: list[Session] = []
-        for session in queued:
+        start: list[str] = []
+        blocked_in_a_row = 0
+        mode_reason: dict[SessionMode, tuple[str, str]] = {}
+        order = self._order(index)
+        for session in order:
+            if full >= pending.keys():
+                if len(index) <= self.scan_limit:
+                    # A short queue: say why each of the rest waits (every mode is full).
+                    for rest in (session, *order):
+                        waiting[rest.id] = mode_reason[rest.mode]
+                break
             if session.not_before is not None and session.not_before > now:
                 waiting[session.id] = (
                     "retry_backoff",
                     f"retry at {session.not_before.isoformat()}",
                 )
-            else:
-                ready.append(session)
-        start: list[str] = []
-        for session in self._order(ready):
+                continue
             reason = self._blocked(session, per_mode, per_area, per_team, used)
             if reason is not None:
                 waiting[session.id] = reason
+                if reason[0] == "limit_reached":
+                    full.add(session.mode)
+                    mode_reason[session.mode] = reason
+                blocked_in_a_row += 1
+                if blocked_in_a_row >= self.scan_limit:
+                    break
                 continue
+            blocked_in_a_row = 0
             take(session)
             start.append(session.id)
             self._charge(session)
+            limit = self._mode_limit(session)
+            if limit is not None and per_mode[session.mode] >= limit:
+                full.add(session.mode)
+                mode_reason[session.mode] = (
+                    "limit_reached",
+                    f"{limit} {session.mode.value} sessions active, limit {limit}",
+                )
         return Schedule(start=tuple(start), waiting=waiting)
 
-    def _order(self, ready: Sequence[Session]) -> Iterable[Session]:
-        """Yield ready sessions in the order they should be offered a slot."""
-        by_age = sorted(ready, key=lambda s: (s.created_at, s.id))
+    def _order(self, index: QueueIndex) -> Iterator[Session]:
+        """Yield queued sessions in the order they should be offered a slot."""
         if self.fairness == "fifo":
-            yield from sorted(by_age, key=lambda s: s.priority.rank)
+            yield from index
             return
-        # Lanes by priority, groups within lanes, oldest first within a group.
-        lanes: dict[Priority, dict[str, list[Session]]] = {}
-        for session in by_age:
-            lanes.setdefault(session.priority, {}).setdefault(_group_of(session), []).append(
-                session
-            )
+        lanes = {prio: dict(groups) for prio, groups in index.lanes().items()}
         heads = {prio: dict.fromkeys(groups, 0) for prio, groups in lanes.items()}
         floor = min((self._lane_pass[p] for p in lanes), default=0.0)
         for prio in lanes:
@@ -345,29 +367,31 @@ class PriorityQueuePolicy:
         while lanes:
             prio = min(lanes, key=lambda p: (lane_pass[p], p.rank))
             groups = lanes[prio]
-            group = min(
-                groups, key=lambda g: (group_pass.get(g, 0.0), groups[g][heads[prio][g]].created_at)
-            )
-            index = heads[prio][group]
-            session = groups[group][index]
+            group = min(groups, key=lambda g: (group_pass.get(g, 0.0), groups[g][heads[prio][g]]))
+            position = heads[prio][group]
+            session = index.get(groups[group][position][1])
             lane_pass[prio] += 1.0 / self.priority_weights[prio]
-            weight = self.group_weights.get(group, 1.0) if self.fairness == "weighted" else 1.0
-            group_pass[group] = group_pass.get(group, 0.0) + 1.0 / max(weight, 1e-9)
-            heads[prio][group] = index + 1
+            group_pass[group] = group_pass.get(group, 0.0) + 1.0 / self._group_weight(group)
+            heads[prio][group] = position + 1
             if heads[prio][group] >= len(groups[group]):
                 del groups[group]
                 if not groups:
                     del lanes[prio]
-            yield session
+            if session is not None:
+                yield session
+
+    def _group_weight(self, group: str) -> float:
+        if self.fairness != "weighted":
+            return 1.0
+        return max(self.group_weights.get(group, 1.0), 1e-9)
 
     def _charge(self, session: Session) -> None:
         """Account a started session to its lane and group (what makes the shares fair)."""
         if self.fairness == "fifo":
             return
         self._lane_pass[session.priority] += 1.0 / self.priority_weights[session.priority]
-        group = _group_of(session)
-        weight = self.group_weights.get(group, 1.0) if self.fairness == "weighted" else 1.0
-        self._group_pass[group] = self._group_pass.get(group, 0.0) + 1.0 / max(weight, 1e-9)
+        group = group_of(session)
+        self._group_pass[group] = self._group_pass.get(group, 0.0) + 1.0 / self._group_weight(group)
 
     # -- cost --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from .._models import Session
+from ._index import QueueIndex
 
 __all__ = ["Admission", "CostAction", "CostDecision", "CostTotals", "QueuePolicy", "Schedule"]
 
@@ -104,12 +105,13 @@ class QueuePolicy(Protocol):
         ...
 
     def schedule(
-        self, queued: Sequence[Session], active: Sequence[Session], *, now: datetime
+        self, queued: Sequence[Session] | QueueIndex, active: Sequence[Session], *, now: datetime
     ) -> Schedule:
         """Return which queued sessions start now, given the in-flight ones.
 
-        ``active`` holds every in-flight session (``starting`` and ``running``). Never starts
-        more than its limits allow.
+        ``queued`` is a list, or the scheduler's :class:`QueueIndex` (kept up to date as
+        sessions enter and leave the queue). ``active`` holds every in-flight session
+        (``starting`` and ``running``). Never starts more than its limits allow.
         """
         ...
 

@@ -1,0 +1,76 @@
+"""Scopecraft task files: parse, normalise, find, update and create them.
+
+The pieces:
+
+- :class:`TaskDocument` (from :func:`parse_document`, :func:`read_document` or
+  :func:`new_task_document`) holds one file so that it renders back byte for byte, and changes
+  only what it is told to (:meth:`TaskDocument.set_status`, :meth:`TaskDocument.append_log`).
+- :class:`TaskStore` finds the tasks of a tasks folder in the repository or central layout and
+  turns them into :class:`~scopecraft.Task` values with normalised fields.
+- :func:`update_task_file` and :func:`write_task` write files atomically.
+- :func:`normalize_status`, :func:`normalize_type` and :func:`normalize_priority` map the many
+  spellings found in real files to Scopecraft's canonical values.
+"""
+
+from __future__ import annotations
+
+from scopecraft.tasks._document import (
+    REQUIRED_KEYS,
+    Section,
+    TaskDocument,
+    format_log_entry,
+    new_task_document,
+    parse_document,
+)
+from scopecraft.tasks._files import read_document, update_task_file, write_task
+from scopecraft.tasks._identity import (
+    GENERATED_TASK_ID_PATTERN,
+    TASK_FILE_SUFFIX,
+    TASK_ID_PATTERN,
+    central_tasks_dir,
+    encode_project_path,
+    is_task_id,
+    name_from_title,
+    subtask_sequence,
+    validate_task_id,
+)
+from scopecraft.tasks._normalize import (
+    TaskStatus,
+    TaskType,
+    normalize_priority,
+    normalize_status,
+    normalize_tags,
+    normalize_type,
+)
+from scopecraft.tasks._store import TaskLayout, TaskProblem, TaskStore, default_home
+
+__all__ = [
+    "GENERATED_TASK_ID_PATTERN",
+    "REQUIRED_KEYS",
+    "TASK_FILE_SUFFIX",
+    "TASK_ID_PATTERN",
+    "Section",
+    "TaskDocument",
+    "TaskLayout",
+    "TaskProblem",
+    "TaskStatus",
+    "TaskStore",
+    "TaskType",
+    "central_tasks_dir",
+    "default_home",
+    "encode_project_path",
+    "format_log_entry",
+    "is_task_id",
+    "name_from_title",
+    "new_task_document",
+    "normalize_priority",
+    "normalize_status",
+    "normalize_tags",
+    "normalize_type",
+    "parse_document",
+    "read_document",
+    "subtask_sequence",
+    "update_task_file",
+    "validate_task_id",
+    "write_task",
+]

@@ -1,0 +1,171 @@
+"""Reading and writing single task files: atomic replacement, exclusive creation."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from scopecraft._errors import InvalidName, MalformedTask
+from scopecraft.tasks._document import TaskDocument, parse_document
+from scopecraft.tasks._identity import OVERVIEW_FILE, TASK_FILE_SUFFIX, validate_task_id
+from scopecraft.tasks._normalize import normalize_status
+
+__all__ = ["read_document", "update_task_file", "write_task"]
+
+# New task files get the usual permissions of a file a person creates (mkstemp makes 0600).
+_NEW_FILE_MODE = 0o644
+
+
+def read_document(path: Path | str) -> TaskDocument:
+    """Read and parse a task file.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The document.
+
+    Raises:
+        MalformedTask: When the file is not UTF-8 text or not a valid task document.
+        OSError: When the file cannot be read.
+    """
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedTask(path, f"the file is not UTF-8 text ({exc.reason})") from exc
+    return parse_document(text, path=path)
+
+
+def update_task_file(
+    path: Path | str,
+    *,
+    status: str | None = None,
+    log: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Set a task file's status and/or append a log line, changing nothing else.
+
+    The status is written in its canonical form (``"In Progress"`` is written
+    ``in_progress``) on the ``status:`` line only, and left alone when the file already says the
+    same thing in another spelling. The log line ``- YYYY-MM-DD HH:MM: text`` (UTC) goes at the
+    end of ``## Log``, which is added when missing. A file that put its front matter first is
+    written back title-first. The new text replaces the file atomically (a temporary file in
+    the same folder, then ``os.replace``), keeping its permissions.
+
+    Args:
+        path: The task file.
+        status: The new status, or ``None`` to keep it.
+        log: The log entry's text, or ``None`` for no entry.
+        now: The log entry's time, timezone-aware (default: the current time).
+
+    Raises:
+        MalformedTask: When the file is not a valid task document.
+        ValueError: When ``status`` or ``log`` is empty, or ``now`` is naive.
+        OSError: When the file cannot be read or replaced.
+    """
+    if status is None and log is None:
+        return
+    path = Path(path)
+    document = read_document(path)
+    before = document.render(original_order=True)
+    if status is not None:
+        wanted = normalize_status(status)
+        if not wanted:
+            raise ValueError(f"a status is one non-empty line of text, not {status!r}")
+        if normalize_status(document.status) != wanted:
+            document.set_status(wanted)
+    if log is not None:
+        document.append_log(log, now=now)
+    if document.render(original_order=True) != before:
+        _atomic_write(path, document.render().encode("utf-8"), exclusive=False)
+
+
+def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = False) -> None:
+    """Write a task document to a new file, title-first, atomically.
+
+    Missing parent folders are created. The file name must make a valid task id
+    (``<id>.task.md``) or be ``_overview.md`` in a folder named by a valid id.
+
+    Args:
+        path: The file to write.
+        document: The document.
+        overwrite: Replace an existing file instead of refusing.
+
+    Raises:
+        InvalidName: When the file name does not make a valid task id.
+        MalformedTask: When the document would not read back as a valid task (a required key
+            missing or empty).
+        FileExistsError: When the file exists and ``overwrite`` is false.
+        OSError: When the file cannot be written.
+    """
+    path = Path(path)
+    if path.name == OVERVIEW_FILE:
+        validate_task_id(path.parent.name)
+    elif path.name.endswith(TASK_FILE_SUFFIX):
+        validate_task_id(path.name[: -len(TASK_FILE_SUFFIX)])
+    else:
+        raise InvalidName(
+            "task file name",
+            path.name,
+            f"a task file ends in {TASK_FILE_SUFFIX} or is _overview.md",
+        )
+    text = document.render()
+    parse_document(text, path=path)  # refuse to write what would not read back as a task
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, text.encode("utf-8"), exclusive=not overwrite)
+
+
+def _atomic_write(path: Path, data: bytes, *, exclusive: bool) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    With ``exclusive``, the file must not exist yet: the temporary file is hard-linked into
+    place, which fails if another writer got there first.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            os.chmod(tmp, _NEW_FILE_MODE)
+            _link_exclusive(tmp, path, data)
+        else:
+            try:
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+            except FileNotFoundError:
+                os.chmod(tmp, _NEW_FILE_MODE)
+            os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_exclusive(tmp: Path, path: Path, data: bytes) -> None:
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        # A file system without hard links: create exclusively and write in place.
+        with open(path, "xb") as handle:
+            handle.write(data)
+
+
+def _fsync_folder(folder: Path) -> None:
+    # Makes the rename durable on POSIX; folders cannot be opened this way everywhere.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,32 @@
+"""Agent adapters: how to start each agent CLI and how to read what it prints.
+
+Built-ins (entry-point group ``scopecraft.agents``): :class:`ClaudeCodeAgent`
+(``claude-code``), :class:`CodexAgent` (``codex``), :class:`CommandAgent` (``command``) and,
+in :mod:`scopecraft.testing`, the scripted ``fake`` agent. :func:`build_prompt` turns a task
+into the prompt of a session.
+"""
+
+from __future__ import annotations
+
+from ._claude import ClaudeCodeAgent, ClaudeStreamParser
+from ._codex import DEFAULT_CODEX_PRICES, CodexAgent, CodexExecParser, CodexPrice
+from ._command import CommandAgent
+from ._prompts import build_prompt, load_template
+from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
+
+__all__ = [
+    "DEFAULT_CODEX_PRICES",
+    "AgentAdapter",
+    "AgentCommand",
+    "AgentOutcome",
+    "AgentRequest",
+    "ClaudeCodeAgent",
+    "ClaudeStreamParser",
+    "CodexAgent",
+    "CodexExecParser",
+    "CodexPrice",
+    "CommandAgent",
+    "OutputParser",
+    "build_prompt",
+    "load_template",
+]

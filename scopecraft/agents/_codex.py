@@ -1,0 +1,382 @@
+"""``CodexAgent``: OpenAI Codex CLI in ``exec --json`` mode, its parser and its price table."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from scopecraft._errors import ConfigError
+from scopecraft._events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
+from scopecraft._models import LogStream
+
+from ._common import (
+    as_count,
+    check_argv_prompt,
+    encode_prompt,
+    looks_retryable,
+    outcome_from_exit,
+    prompt_tail,
+    summarize,
+    validate_model,
+    validate_resume_id,
+)
+from ._protocol import AgentCommand, AgentOutcome, AgentRequest
+
+__all__ = ["DEFAULT_CODEX_PRICES", "CodexAgent", "CodexExecParser", "CodexPrice"]
+
+log = logging.getLogger("scopecraft.agents.codex")
+
+
+@attrs.frozen
+class CodexPrice:
+    """A model's list price in USD per million tokens.
+
+    Attributes:
+        input: Input tokens not served from the prompt cache.
+        cached_input: Input tokens served from the prompt cache.
+        output: Output tokens (reasoning included).
+    """
+
+    input: float
+    cached_input: float
+    output: float
+
+    def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
+        """USD for one usage report; ``input_tokens`` includes the cached ones, as Codex counts."""
+        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
+        fresh = max(input_tokens, 0) - cached
+        return (
+            fresh * self.input + cached * self.cached_input + max(output_tokens, 0) * self.output
+        ) / 1_000_000
+
+
+DEFAULT_CODEX_PRICES: Mapping[str, CodexPrice] = {
+    "gpt-5.5": CodexPrice(5.00, 0.50, 30.00),
+    "gpt-5.4": CodexPrice(2.50, 0.25, 15.00),
+    "gpt-5.4-mini": CodexPrice(0.75, 0.075, 4.50),
+    "gpt-5.4-nano": CodexPrice(0.20, 0.02, 1.25),
+    "gpt-5.3-codex": CodexPrice(1.75, 0.175, 14.00),
+    "gpt-5.2": CodexPrice(1.75, 0.175, 14.00),
+    "gpt-5.2-codex": CodexPrice(1.75, 0.175, 14.00),
+    "gpt-5.1": CodexPrice(1.25, 0.125, 10.00),
+    "gpt-5.1-codex": CodexPrice(1.25, 0.125, 10.00),
+    "gpt-5.1-codex-mini": CodexPrice(0.25, 0.025, 2.00),
+    "gpt-5": CodexPrice(1.25, 0.125, 10.00),
+    "gpt-5-codex": CodexPrice(1.25, 0.125, 10.00),
+    "gpt-5-mini": CodexPrice(0.25, 0.025, 2.00),
+    "gpt-5-nano": CodexPrice(0.05, 0.005, 0.40),
+    "default": CodexPrice(5.00, 0.50, 30.00),
+}
+"""USD per million tokens (input, cached input, output) for the models Codex runs.
+
+Standard-tier, short-context list prices from OpenAI's API pricing page
+(https://developers.openai.com/api/docs/pricing) and its model pages, as published copies of
+them read on 2026-11-26. ``default`` prices a model missing from the table; it is the most
+expensive current entry (``gpt-5.5``), so an unknown model is not under-counted. Prices change:
+pass ``prices=`` to :class:`CodexAgent` to correct or extend them.
+"""
+
+_DATED_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def price_for(prices: Mapping[str, CodexPrice], model: str | None) -> CodexPrice:
+    """The price of ``model``: its own entry, else its undated name's (``-YYYY-MM-DD``
+    snapshots), else ``default``."""
+    if model:
+        for key in (model, _DATED_SUFFIX.sub("", model)):
+            if key in prices:
+                return prices[key]
+    return prices.get("default", DEFAULT_CODEX_PRICES["default"])
+
+
+def _as_price(value: CodexPrice | tuple[float, float, float] | Any, model: str) -> CodexPrice:
+    if isinstance(value, CodexPrice):
+        return value
+    if isinstance(value, Mapping):
+        value = (value.get("input"), value.get("cached_input"), value.get("output"))
+    if isinstance(value, tuple | list) and len(value) == 3:
+        numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) == 3 and all(n >= 0 for n in numbers):
+            return CodexPrice(float(numbers[0]), float(numbers[1]), float(numbers[2]))
+    raise ConfigError(
+        f"codex: the price of {model!r} must be three non-negative numbers "
+        "(input, cached input, output; USD per million tokens)"
+    )
+
+
+class CodexExecParser:
+    """Reads ``codex exec --json`` lines into events.
+
+    Rules: ``thread.started``'s ``thread_id`` is the agent session id; a completed
+    ``agent_message`` item is a message; a ``command_execution`` item is the tool ``shell``
+    (summary: the command; emitted when it starts, once), a ``file_change`` item the tool
+    ``edit`` (summary: the paths), an ``mcp_tool_call`` the tool ``mcp__<server>__<tool>``,
+    a ``web_search`` the tool ``web_search``; ``turn.completed``'s ``usage`` is priced from
+    the table and reported as cost; ``turn.failed`` and ``error`` make the run a failure,
+    unless a later turn completed (an ``error`` can announce a retry that then succeeds).
+
+    Args:
+        session_id: The scopecraft session the events belong to.
+        price: The price of the model the run uses.
+        agent: The agent's name, for error texts.
+    """
+
+    def __init__(self, session_id: str, *, price: CodexPrice, agent: str = "codex") -> None:
+        self.session_id = session_id
+        self.agent = agent
+        self._price = price
+        self._identified = False
+        self._tool_items: set[str] = set()
+        self._total_usd = 0.0
+        self._last_message: str | None = None
+        self._completed = False
+        self._failure: str | None = None
+        self._turn_failed = False
+        self._outcome: AgentOutcome | None = None
+
+    def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
+        """Read one line of output and return the events it makes. Never raises."""
+        if stream == "system" or self._outcome is not None:
+            return []
+        text = line.strip()
+        if not text.startswith("{"):
+            return []
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            return []
+        if not isinstance(data, dict):
+            return []
+        events: list[Event] = []
+        try:
+            self._handle(data, events)
+        except Exception as exc:
+            log.warning(
+                "%s: skipped an output line of %d characters that could not be read (%s)",
+                self.agent,
+                len(text),
+                type(exc).__name__,
+            )
+        return events
+
+    def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
+        """Return the outcome: a failure event wins, then a completed turn, then the exit code."""
+        if self._outcome is None:
+            if self._failure is not None:
+                self._outcome = AgentOutcome(
+                    success=False,
+                    result=self._last_message,
+                    error=self._failure,
+                    retryable=looks_retryable(self._failure),
+                    reported=True,
+                )
+            elif self._completed:
+                self._outcome = AgentOutcome(success=True, result=self._last_message, reported=True)
+            else:
+                self._outcome = outcome_from_exit(exit_code, self.agent)
+        return [], self._outcome
+
+    def _handle(self, data: dict[str, Any], events: list[Event]) -> None:
+        kind = data.get("type")
+        if kind == "thread.started":
+            thread_id = data.get("thread_id")
+            if not self._identified and isinstance(thread_id, str) and thread_id:
+                self._identified = True
+                events.append(
+                    AgentSessionIdentified(session_id=self.session_id, agent_session_id=thread_id)
+                )
+        elif kind in ("item.started", "item.completed"):
+            item = data.get("item")
+            if isinstance(item, dict):
+                self._item(item, completed=kind == "item.completed", events=events)
+        elif kind == "turn.completed":
+            self._turn_completed(data.get("usage"), events)
+        elif kind == "turn.failed":
+            error = data.get("error")
+            message = error.get("message") if isinstance(error, dict) else None
+            self._turn_failed = True
+            self._failure = _text(message) or "the turn failed"
+        elif kind == "error" and not self._turn_failed:
+            self._failure = _text(data.get("message")) or "codex reported an error"
+
+    def _item(self, item: dict[str, Any], *, completed: bool, events: list[Event]) -> None:
+        item_type = item.get("type")
+        item_id = item.get("id") if isinstance(item.get("id"), str) else None
+        if item_type == "agent_message":
+            text = item.get("text")
+            if completed and isinstance(text, str) and text.strip():
+                self._last_message = text
+                events.append(
+                    AgentMessage(session_id=self.session_id, text=text, message_id=item_id)
+                )
+            return
+        if item_type == "command_execution":
+            name, summary = "shell", summarize(_text(item.get("command")) or "")
+        elif item_type == "file_change" and completed:
+            changes = item.get("changes")
+            paths = [
+                c["path"]
+                for c in (changes if isinstance(changes, list) else [])
+                if isinstance(c, dict) and isinstance(c.get("path"), str)
+            ]
+            name, summary = "edit", summarize(", ".join(paths))
+        elif item_type == "mcp_tool_call":
+            server, tool = _text(item.get("server")) or "?", _text(item.get("tool")) or "?"
+            name, summary = f"mcp__{server}__{tool}", summarize(item.get("arguments") or "")
+        elif item_type == "web_search":
+            name, summary = "web_search", summarize(_text(item.get("query")) or "")
+        else:
+            return
+        if item_id is not None:
+            if item_id in self._tool_items:
+                return
+            self._tool_items.add(item_id)
+        events.append(
+            ToolUsed(session_id=self.session_id, name=name, tool_use_id=item_id, summary=summary)
+        )
+
+    def _turn_completed(self, usage: Any, events: list[Event]) -> None:
+        self._completed = True
+        if not self._turn_failed:
+            # A completed turn after an ``error`` event means the error was recovered from.
+            self._failure = None
+        if not isinstance(usage, dict):
+            return
+        input_tokens = as_count(usage.get("input_tokens"))
+        cached = as_count(usage.get("cached_input_tokens"))
+        output_tokens = as_count(usage.get("output_tokens"))
+        if input_tokens is None and output_tokens is None:
+            return
+        usd = self._price.cost(input_tokens or 0, cached or 0, output_tokens or 0)
+        self._total_usd += usd
+        events.append(
+            CostReported(
+                session_id=self.session_id,
+                usd=usd,
+                total_usd=self._total_usd,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+class CodexAgent:
+    """OpenAI Codex CLI (``codex``), entry-point name ``codex``.
+
+    Unattended: ``codex exec --json [--model M] [--dangerously-bypass-approvals-and-sandbox]
+    [--skip-git-repo-check] -`` with the prompt on standard input (``-`` tells Codex to read
+    it there); to continue, ``codex exec ... resume <thread id> -``, the ``exec`` options
+    before ``resume`` (the ``resume`` subcommand refuses several of them after it). In a
+    terminal: the interactive ``codex [--model M] [--dangerously-...] PROMPT`` or
+    ``codex resume <id> ... PROMPT``. With ``state_dir``, ``CODEX_HOME`` points there.
+
+    Codex reports tokens, not dollars: each ``turn.completed`` is priced from a table of USD
+    per million tokens (:data:`DEFAULT_CODEX_PRICES`, updated by ``prices``).
+
+    Args:
+        prices: Prices by model name, merged over the defaults: a :class:`CodexPrice`, or
+            ``(input, cached_input, output)`` in USD per million tokens; the key ``default``
+            prices unknown models.
+        default_model: The model passed as ``--model`` when the request names none, and priced
+            then; ``None`` leaves Codex's own default (priced at the ``default`` entry).
+        skip_git_repo_check: Pass ``--skip-git-repo-check``; ``None`` does so only in a
+            container, where a worktree's ``.git`` file points at a path of the host.
+        executable: The command to run (a name on ``PATH`` or a path).
+
+    Raises:
+        ConfigError: a price or the default model is malformed.
+    """
+
+    def __init__(
+        self,
+        *,
+        prices: Mapping[str, CodexPrice | tuple[float, float, float]] | None = None,
+        default_model: str | None = None,
+        skip_git_repo_check: bool | None = None,
+        executable: str = "codex",
+    ) -> None:
+        if not executable or executable.startswith("-"):
+            raise ConfigError(f"codex: invalid executable {executable!r}")
+        table = dict(DEFAULT_CODEX_PRICES)
+        for model, price in (prices or {}).items():
+            table[model] = _as_price(price, model)
+        self._prices: Mapping[str, CodexPrice] = table
+        if default_model is not None:
+            try:
+                validate_model(default_model)
+            except Exception as exc:
+                raise ConfigError(f"codex: {exc}") from exc
+        self._default_model = default_model
+        self._skip_git_repo_check = skip_git_repo_check
+        self._executable = executable
+
+    @property
+    def name(self) -> str:
+        """``codex``."""
+        return "codex"
+
+    @property
+    def secret_env(self) -> tuple[str, ...]:
+        """``OPENAI_API_KEY``."""
+        return ("OPENAI_API_KEY",)
+
+    @property
+    def can_resume(self) -> bool:
+        """True: ``codex exec resume <thread id>``."""
+        return True
+
+    @property
+    def prices(self) -> Mapping[str, CodexPrice]:
+        """The price table in use (defaults merged with the ones given)."""
+        return self._prices
+
+    def price_for(self, model: str | None) -> CodexPrice:
+        """The price of ``model`` (``None``: the default model's, else ``default``)."""
+        return price_for(self._prices, model or self._default_model)
+
+    def command(self, request: AgentRequest) -> AgentCommand:
+        """Return Codex's argv, standard input and environment for ``request``.
+
+        Raises:
+            AgentError: the model or resume id is malformed, or a terminal prompt is too long.
+        """
+        model = request.model or self._default_model
+        options: list[str] = []
+        if model:
+            options += ["--model", validate_model(model)]
+        if request.dangerous:
+            options.append("--dangerously-bypass-approvals-and-sandbox")
+        resume = (
+            ["resume", validate_resume_id(request.resume_id)]
+            if request.resume_id is not None
+            else []
+        )
+        env = {"CODEX_HOME": request.state_dir} if request.state_dir else {}
+        if request.terminal:
+            tail = prompt_tail(check_argv_prompt(request.prompt, self.name))
+            return AgentCommand(argv=(self._executable, *resume, *options, *tail), env=env)
+        skip = self._skip_git_repo_check
+        if skip is None:
+            skip = request.in_container
+        if skip:
+            options.append("--skip-git-repo-check")
+        argv = (self._executable, "exec", "--json", *options, *resume, "-")
+        return AgentCommand(argv=argv, stdin=encode_prompt(request.prompt), env=env)
+
+    def parser(self, session_id: str, *, model: str | None = None) -> CodexExecParser:
+        """Return a fresh parser for one attempt.
+
+        Args:
+            session_id: The scopecraft session.
+            model: The model the attempt runs, for pricing (default: ``default_model``).
+        """
+        return CodexExecParser(session_id, price=self.price_for(model), agent=self.name)

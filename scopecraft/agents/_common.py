@@ -1,0 +1,182 @@
+"""Helpers shared by the built-in agent adapters: validation, summaries, exit-code outcomes."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from scopecraft._errors import AgentError
+from scopecraft._events import Event
+from scopecraft._models import LogStream
+
+from ._protocol import AgentOutcome
+
+__all__ = [
+    "MAX_ARGV_PROMPT_BYTES",
+    "SUMMARY_LIMIT",
+    "ExitCodeParser",
+    "as_count",
+    "as_usd",
+    "check_argv_prompt",
+    "encode_prompt",
+    "looks_retryable",
+    "outcome_from_exit",
+    "prompt_tail",
+    "summarize",
+    "validate_model",
+    "validate_resume_id",
+]
+
+SUMMARY_LIMIT = 200
+"""Longest tool summary kept in a ``tool_used`` event, in characters."""
+
+MAX_ARGV_PROMPT_BYTES = 100_000
+"""Longest prompt passed as one argv element (Linux refuses single arguments over 128 KiB)."""
+
+_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@\[\]+-]{0,199}")
+_RESUME_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,199}")
+
+# Signs that a failure is the provider's (overloaded, throttled, a 5xx) and worth a retry.
+_RETRYABLE = re.compile(
+    r"overloaded|rate[ _-]?limit|too many requests|\b529\b|\b429\b"
+    r"|\b(?:api error|status(?: code)?|http)[: ]*5\d\d\b"
+    r"|internal server error|bad gateway|service unavailable|gateway time-?out"
+    r"|stream disconnected|connection reset",
+    re.IGNORECASE,
+)
+
+
+def validate_model(model: str) -> str:
+    """Return ``model`` when it is a plausible model name for an argv element.
+
+    Raises:
+        AgentError: the name is empty, starts like an option or holds odd characters.
+    """
+    if not _MODEL.fullmatch(model):
+        raise AgentError(
+            f"invalid model name {model[:80]!r}: use letters, digits and . _ : / @ [ ] + -, "
+            "starting with a letter or digit"
+        )
+    return model
+
+
+def validate_resume_id(resume_id: str) -> str:
+    """Return ``resume_id`` when it is a plausible agent session id for an argv element.
+
+    Raises:
+        AgentError: the id is empty, starts like an option or holds odd characters.
+    """
+    if not _RESUME_ID.fullmatch(resume_id):
+        raise AgentError(
+            f"invalid agent session id to resume {resume_id[:80]!r}: use letters, digits "
+            "and . _ : -, starting with a letter or digit"
+        )
+    return resume_id
+
+
+def encode_prompt(prompt: str) -> bytes:
+    """Encode a prompt as UTF-8 for standard input; characters UTF-8 cannot carry become ``?``."""
+    try:
+        return prompt.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return prompt.encode("utf-8", "replace")
+
+
+def check_argv_prompt(prompt: str, agent: str) -> str:
+    """Return ``prompt`` when it fits in one argv element.
+
+    Raises:
+        AgentError: the prompt is too long to pass as an argument, or holds a NUL character.
+    """
+    if "\x00" in prompt:
+        raise AgentError(f"{agent}: the prompt holds a NUL character, which argv cannot carry")
+    if len(encode_prompt(prompt)) > MAX_ARGV_PROMPT_BYTES:
+        raise AgentError(
+            f"{agent}: the prompt is longer than {MAX_ARGV_PROMPT_BYTES} bytes and cannot be "
+            "passed as an argument in a terminal; shorten it or run the session unattended"
+        )
+    return prompt
+
+
+def prompt_tail(prompt: str) -> list[str]:
+    """The last argv elements carrying ``prompt`` as a positional argument.
+
+    Empty when there is no prompt; ``["--", prompt]`` when it starts with ``-``, so that it is
+    not read as an option.
+    """
+    if not prompt:
+        return []
+    return ["--", prompt] if prompt.startswith("-") else [prompt]
+
+
+def summarize(value: Any, limit: int = SUMMARY_LIMIT) -> str:
+    """Return a one-line view of ``value``, whitespace collapsed, cut to ``limit`` characters."""
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "\u2026"
+    return text
+
+
+def looks_retryable(text: str | None) -> bool:
+    """True when an error text shows the provider's trouble (overload, rate limit, 5xx)."""
+    return bool(text) and _RETRYABLE.search(text or "") is not None
+
+
+def as_usd(value: Any) -> float | None:
+    """Return ``value`` as a finite, non-negative amount, or ``None`` when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    amount = float(value)
+    if not math.isfinite(amount) or amount < 0:
+        return None
+    return amount
+
+
+def as_count(value: Any) -> int | None:
+    """Return ``value`` as a non-negative token count, or ``None`` when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def outcome_from_exit(exit_code: int | None, agent: str) -> AgentOutcome:
+    """The outcome of a run whose output held no final result: the exit code decides."""
+    if exit_code == 0:
+        return AgentOutcome(success=True, reported=False)
+    if exit_code is None:
+        error = f"{agent} ended without a final result and its exit code is unknown"
+    else:
+        error = f"{agent} exited with code {exit_code} without a final result"
+    return AgentOutcome(success=False, error=error, reported=False)
+
+
+class ExitCodeParser:
+    """A parser for agents without structured output: no events, the exit code decides.
+
+    Args:
+        agent: The agent's name, for error texts.
+    """
+
+    def __init__(self, agent: str) -> None:
+        self._agent = agent
+
+    def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
+        """Read one line; never an event (the engine keeps it as a log line)."""
+        return []
+
+    def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
+        """Return no events and an outcome from ``exit_code`` (``0`` is success)."""
+        if exit_code is not None and exit_code != 0:
+            return [], AgentOutcome(
+                success=False, error=f"{self._agent} exited with code {exit_code}"
+            )
+        return [], outcome_from_exit(exit_code, self._agent)

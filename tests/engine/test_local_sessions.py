@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psutil
@@ -12,13 +13,14 @@ from support import git, write_task
 
 import scopecraft
 from scopecraft import Engine, SessionStatus
+from scopecraft._events import Event
 
 pytestmark = pytest.mark.anyio
 
-LOCAL = {"executor": "local", "agent": "fake", "mode": "autonomous"}
+LOCAL: dict[str, Any] = {"executor": "local", "agent": "fake", "mode": "autonomous"}
 
 
-async def _events(engine: Engine, session_id: str) -> list[scopecraft._events.Event]:  # type: ignore[name-defined]
+async def _events(engine: Engine, session_id: str) -> list[Event]:
     return [e async for e in engine.events(session_id=session_id)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -17,7 +18,7 @@ from scopecraft.policies import ApprovalRules, RetryRules
 
 pytestmark = pytest.mark.anyio
 
-LOCAL = {"executor": "local", "agent": "fake", "mode": "autonomous"}
+LOCAL: dict[str, Any] = {"executor": "local", "agent": "fake", "mode": "autonomous"}
 
 
 def _commit(repo: Path) -> None:

@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import scopecraft
 from scopecraft import SessionStatus
 
-LOCAL = {"executor": "local", "agent": "fake", "mode": "autonomous"}
+LOCAL: dict[str, Any] = {"executor": "local", "agent": "fake", "mode": "autonomous"}
 
 
 def test_sync_twin_runs_a_session(repo: Path, home: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -35,7 +36,7 @@ def make(
     area: str | None = "api",
     team: str | None = None,
     cpus: float | None = None,
-    **extra: object,
+    **extra: Any,
 ) -> Session:
     """A queued session created ``n`` seconds after T0."""
     return Session(
@@ -50,7 +51,7 @@ def make(
         area=area,
         team=team,
         cpus=cpus,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

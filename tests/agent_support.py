@@ -12,7 +12,7 @@ import attrs
 from scopecraft._events import Event
 from scopecraft.agents import AgentOutcome, OutputParser
 
-AGENT_OUTPUT = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "agent-output"
+AGENT_OUTPUT = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "agent-output"
 BUSYBOX = Path("/bin/busybox")
 
 

@@ -70,6 +70,9 @@ class EngineConfig(BaseModel):
     resources: dict[SessionMode, ResourceLimits] = Field(
         default_factory=dict, description="Resource limits per mode."
     )
+    plan_retries: int = Field(
+        default=2, ge=0, description="How often a planning agent is asked again for a valid plan."
+    )
     default_image: str | None = Field(
         default=None, description="Container image for container executors when none is given."
     )

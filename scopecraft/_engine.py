@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
@@ -31,6 +31,7 @@ from ._events import (
     ApprovalDenied,
     ApprovalGranted,
     ApprovalRequested,
+    ArtifactStored,
     BudgetChanged,
     CostReported,
     Event,
@@ -67,6 +68,9 @@ from .agents._protocol import AgentAdapter
 from .executors._protocol import Executor, Resources, RuntimeStatus
 from .policies._priority import PriorityQueuePolicy
 from .policies._index import QueueIndex
+
+if TYPE_CHECKING:
+    from ._plan import Plan
 from .policies._protocol import CostAction, CostTotals, QueuePolicy
 from .storage._protocol import LogLine, StorageAdapter, StoredEvent
 from .worktrees._protocol import WorktreeBinding, WorktreeOrchestrator
@@ -909,6 +913,51 @@ class Engine:
         await self.append(session_id, [BudgetChanged(session_id=session_id, budget_usd=budget_usd)])
         return await self.get_session(session_id)
 
+    async def plan(self, session_id: str) -> Plan | None:
+        """The last valid plan a planning session produced, or ``None``.
+
+        Raises:
+            SessionNotFound: no such session.
+        """
+        from ._plan import Plan
+
+        await self.get_session(session_id)
+        found: Plan | None = None
+        for item in await self.storage.read_events(session_id):
+            event = item.event
+            if isinstance(event, ArtifactStored) and event.kind == "plan":
+                found = Plan.model_validate(event.data)
+        return found
+
+    async def write_plan(self, session_id: str) -> list[Task]:
+        """Write a planning session's plan as Scopecraft subtask files of its task, in the
+        session's worktree (never the main one), and commit them on the task branch.
+
+        Returns:
+            The subtasks written.
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the session has no valid plan.
+        """
+        from ._plan import write_plan
+
+        session = await self.get_session(session_id)
+        plan = await self.plan(session_id)
+        if plan is None or not session.worktree_path:
+            raise InvalidTransition(f"session {session_id} has no valid plan to write")
+        task = await self.get_task(session.task_id)
+        worktree = Path(session.worktree_path)
+        source = await self.task_file_in(task, worktree)
+        if source is None:
+            raise InvalidTransition(f"the task file of {task.id} is not in the worktree {worktree}")
+        tasks_root = await anyio.to_thread.run_sync(_tasks_root_of, source)
+        written = await anyio.to_thread.run_sync(write_plan, plan, task, tasks_root)
+        await self.worktrees.record_changes(
+            worktree, message=f"scopecraft: plan of session {session_id} for {task.id}"
+        )
+        return written
+
     async def costs(self, *, group_by: str = "task") -> dict[str, float]:
         """Total cost reported, in USD, grouped by ``task``, ``area``, ``team``, ``mode``,
         ``agent`` or ``day`` (the UTC day a session started, else was created).
@@ -1126,6 +1175,14 @@ class Engine:
                     if state.status is RuntimeStatus.RUNNING:
                         await executor.stop(handle, grace=self.config.stop_grace)
                     await executor.remove(handle)
+
+
+def _tasks_root_of(task_file: Path) -> Path:
+    """The ``.tasks`` (or central ``tasks``) folder holding ``task_file``."""
+    for parent in task_file.parents:
+        if parent.name in (".tasks", "tasks"):
+            return parent
+    raise InvalidTransition(f"{task_file} is not inside a tasks folder")
 
 
 def _team_of(task: Task) -> str | None:

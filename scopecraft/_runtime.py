@@ -19,6 +19,8 @@ import anyio.to_thread
 
 from ._errors import CursorMoved, ScopecraftError
 from ._events import (
+    AgentMessage,
+    ArtifactStored,
     ChangesRecorded,
     ErrorOccurred,
     Event,
@@ -57,6 +59,7 @@ _BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "SHELL
 _FLUSH_LINES = 500
 _HALTED = (SessionStatus.PAUSED, SessionStatus.AWAITING_APPROVAL)
 _RESUME_PROMPT = "Continue the task where you stopped."
+_PLAN_AGAIN = "Your plan could not be used:"
 
 
 def runtime_name(session_id: str, attempt: int) -> str:
@@ -374,6 +377,11 @@ class AttemptRunner:
             note = f"failed: {reason}"
         else:
             terminal, note = _outcome_event(session_id, handle.attempt, state.exit_code, outcome)
+            if session.mode is SessionMode.PLANNING and isinstance(terminal, SessionCompleted):
+                terminal, note, follow_up = await self._check_plan(session, terminal, events)
+                if follow_up is not None:
+                    events.append(terminal)
+                    terminal = follow_up
         task = await engine.get_task_or_none(session.task_id)
         if task is not None and session.worktree_path:
             await self._touch_task(
@@ -416,6 +424,56 @@ class AttemptRunner:
             await engine.append(
                 session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))]
             )
+
+    async def _check_plan(
+        self, session: Session, completed: SessionCompleted, pending: list[Event]
+    ) -> tuple[Event, str, Event | None]:
+        """Validate a planning attempt's plan: store it, or ask again, or fail.
+
+        Returns:
+            The event that ends the attempt, a note for the task log, and an event that
+            follows it (a continue asking for a valid plan) or ``None``.
+        """
+        from ._plan import PlanInvalid, extract_plan
+
+        engine = self._engine
+        stored = await engine.storage.read_events(session.id)
+        events = [item.event for item in stored] + pending
+        last_start = max(
+            (i for i, e in enumerate(events) if isinstance(e, SessionStarting)), default=-1
+        )
+        texts = [e.text for e in events[last_start + 1 :] if isinstance(e, AgentMessage)]
+        if completed.result:
+            texts.append(completed.result)
+        try:
+            plan = extract_plan(texts)
+        except PlanInvalid as exc:
+            asked = sum(
+                1
+                for e in events
+                if isinstance(e, SessionContinued) and e.feedback.startswith(_PLAN_AGAIN)
+            )
+            if asked >= engine.config.plan_retries:
+                reason = f"no valid plan after {asked + 1} answers: {exc}"
+                failed = SessionFailed(
+                    session_id=session.id,
+                    attempt=completed.attempt,
+                    exit_code=completed.exit_code,
+                    reason=reason,
+                )
+                return failed, f"failed: {reason}", None
+            again = SessionContinued(
+                session_id=session.id,
+                attempt=completed.attempt + 1,
+                feedback=f"{_PLAN_AGAIN} {exc}. Answer again with only the JSON object of the plan "
+                '(`{"subtasks": [{"title": ..., "sequence": 1, "instruction": ...}]}`).',
+            )
+            engine.wake_scheduler()
+            return completed, "answered without a valid plan; asked again", again
+        pending.append(
+            ArtifactStored(session_id=session.id, kind="plan", data=plan.model_dump(mode="json"))
+        )
+        return completed, f"completed with a plan of {len(plan.subtasks)} subtasks", None
 
     def _retry(self, session: Session, failure: SessionFailed) -> list[Event]:
         """A retry event when the policy retries this failure (stored with the failure)."""

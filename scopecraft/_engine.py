@@ -66,8 +66,8 @@ from ._redact import Redactor
 from ._runtime import AttemptRunner
 from .agents._protocol import AgentAdapter
 from .executors._protocol import Executor, Resources, RuntimeStatus
-from .policies._priority import PriorityQueuePolicy
 from .policies._index import QueueIndex
+from .policies._priority import PriorityQueuePolicy
 
 if TYPE_CHECKING:
     from ._plan import Plan

@@ -1,4 +1,8 @@
-"""The ``scopecraft`` command line: a thin layer over the engine."""
+"""The ``scopecraft`` command line: a thin layer over the engine.
+
+``main()`` is the console script. The typer application lives in :mod:`._app`; every command
+imports the engine, anyio and rich only when it runs, so ``scopecraft --help`` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -9,4 +13,4 @@ def main() -> None:
     """Entry point of the ``scopecraft`` console script."""
     from ._app import app
 
-    app()
+    app(prog_name="scopecraft")

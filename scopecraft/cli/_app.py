@@ -1,53 +1,121 @@
-"""The typer application behind ``scopecraft``."""
+"""The typer application behind ``scopecraft``: global options, error handling, command groups.
+
+Help is rendered by click's plain formatter (``rich_markup_mode=None``): typer's rich help
+imports rich's markdown and syntax modules, which would triple the start-up time of
+``scopecraft --help``. Commands import rich (and the engine) only when they run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+from ._common import (
+    CliState,
+    ExitCode,
+    configure_logging,
+    handle_exception,
+    state_of,
+)
+
+__all__ = ["app"]
+
+
+class ScopecraftGroup(TyperGroup):
+    """The root command: turns every error into a one-line message and an exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Run the command; scopecraft errors become ``error: ...`` and an exit code."""
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except KeyboardInterrupt:
+            typer.secho(
+                "interrupted; sessions go on running (`scopecraft session list` shows them)",
+                err=True,
+            )
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except Exception as exc:
+            handle_exception(exc, state_of(ctx))
+
 
 app = typer.Typer(
     name="scopecraft",
-    help="Run AI coding agents as durable sessions bound to tasks and git worktrees.",
+    help=(
+        "Run AI coding agents as durable sessions bound to tasks and git worktrees.\n\n"
+        "Exit codes: 0 ok, 1 session failed or cancelled, 2 bad usage, 3 not found, "
+        "4 refused, 5 timed out, 6 backend unavailable, 70 internal error, 130 interrupted."
+    ),
+    cls=ScopecraftGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
-@app.command()
-def demo(
-    folder: Annotated[
-        Path | None, typer.Option(help="Folder for the throwaway repository (default: a temp folder).")
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"scopecraft {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    repo: Annotated[
+        Path,
+        typer.Option(
+            "--repo",
+            help="Any folder of the git repository whose tasks to run.",
+            envvar="SCOPECRAFT_REPO",
+            show_default=True,
+        ),
+    ] = Path("."),
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="State folder (default: $SCOPECRAFT_HOME or ~/.scopecraft).",
+            show_default=False,
+        ),
     ] = None,
+    json: Annotated[
+        bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks and debug logs on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
-    """Run one fake-agent session in a throwaway repository and show what it did."""
-    from rich.console import Console
-    from rich.table import Table
+    """Run AI coding agents as durable sessions bound to tasks and git worktrees."""
+    ctx.obj = CliState(repo=repo, home=home, json=json, debug=debug)
+    configure_logging(debug)
 
-    from ._demo import run_demo
 
-    console = Console()
-    result = run_demo(folder)
-    s = result.session
-    console.print(f"[bold]repository[/] {result.repo}")
-    console.print(
-        f"[bold]session[/] {s.id}  task {s.task_id}  {s.mode.value} on {s.executor} with {s.agent}"
-    )
-    console.print(f"[bold]branch[/] {s.branch}  [bold]worktree[/] {s.worktree_path}")
-    table = Table("seq", "type", "detail")
-    for event in result.events:
-        detail = ""
-        for field in ("text", "name", "reason", "runtime_id", "usd", "files"):
-            value = getattr(event, field, None)
-            if value not in (None, "", []):
-                detail = f"{field}={value}"
-                break
-        table.add_row(str(event.seq), event.type, detail)
-    console.print(table)
-    console.print(f"[bold]status[/] {s.status.value}  [bold]cost[/] ${s.cost_usd:.4f}")
-    console.print(f"[bold]changes on {s.branch}[/]")
-    console.print(result.diff, markup=False, highlight=False)
-    if s.status.value != "completed":
-        raise typer.Exit(1)
+def _register() -> None:
+    from . import _ops, _session, _tasks, _worktree
+
+    app.add_typer(_session.session_app, name="session")
+    app.add_typer(_tasks.tasks_app, name="tasks")
+    app.command("queue")(_ops.queue)
+    app.add_typer(_worktree.worktree_app, name="worktree")
+    app.command("costs")(_ops.costs)
+    app.command("serve")(_ops.serve)
+    app.command("mcp")(_ops.mcp)
+    app.command("demo")(_ops.demo)
+
+
+_register()

@@ -42,13 +42,13 @@ def main(argv: list[str]) -> int:
         open(stdin_path if stdin_path.exists() else os.devnull, "rb") as inp,
     ):
         try:
-            proc = subprocess.Popen(  # noqa: S603 - argv list built by the engine
+            proc = subprocess.Popen(
                 command,
                 cwd=workdir,
                 stdin=inp,
                 stdout=out,
                 stderr=err,
-                preexec_fn=_restore_signals,  # noqa: PLW1509 - only resets signal dispositions
+                preexec_fn=_restore_signals,
             )
         except OSError as exc:
             err.write(f"scopecraft: cannot start {command[0]!r}: {exc}\n".encode())

@@ -1,27 +1,60 @@
-"""``GitWorktreeOrchestrator``: one worktree and branch per task environment, with the git CLI."""
+"""``GitWorktreeOrchestrator``: one worktree and branch per task environment.
+
+Refs, trees and "what is at this folder" go through pygit2 and git's administrative files
+(in-process, well under a millisecond); checking out a new worktree goes through the git CLI,
+``git worktree add`` with parallel checkout (``checkout.workers``), which
+``benchmarks/worktrees.py`` measures against plain ``git worktree add`` and against pygit2's
+single-threaded checkout.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import shutil
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from .._errors import GitError, MainWorktreeRefused
-from .._models import Task
+from .._errors import GitError, InvalidName, MainWorktreeRefused
+from .._models import Session, Task, utcnow
 from .._names import validate_branch, validate_task_id
-from ._protocol import ChangeSummary, PreparedWorktree, RepoInfo, WorktreeBinding
-
-if TYPE_CHECKING:
-    from filelock import BaseFileLock
+from ._binding import BranchTemplate, check_path_template, render_worktree_path
+from ._cleanup import decide, sessions_on
+from ._errors import WorktreeConflict, WorktreeLocked
+from ._inspect import (
+    SETUP_MARK,
+    AdminEntry,
+    admin_entries,
+    inspect_slot,
+    last_activity,
+    open_repo,
+    read_text,
+)
+from ._locks import env_lock, parse_owner, prepare_reason
+from ._protocol import (
+    ChangeSummary,
+    CleanupDecision,
+    CleanupPolicy,
+    PausedWorktree,
+    PreparedWorktree,
+    RepoInfo,
+    SetupResult,
+    WorktreeBinding,
+    WorktreeStatus,
+)
+from ._setup import WorktreeSetup, run_setup
 
 __all__ = ["GitWorktreeOrchestrator", "run_git"]
 
 log = logging.getLogger("scopecraft.worktrees")
+
+_T = TypeVar("_T")
 
 _FALLBACK_IDENTITY = {
     "GIT_AUTHOR_NAME": "scopecraft",
@@ -30,11 +63,23 @@ _FALLBACK_IDENTITY = {
     "GIT_COMMITTER_EMAIL": "scopecraft@localhost",
 }
 
+DEFAULT_PAUSE_MESSAGE = "scopecraft: pause {env_id}: work in progress, saved before removing"
+"""The message of the commit that keeps a paused worktree's uncommitted work."""
+
 
 async def run_git(
     *args: str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True
 ) -> str:
     """Run ``git`` with an argv list in ``cwd`` and return its standard output.
+
+    Args:
+        *args: git's arguments (never a shell string).
+        cwd: The folder to run in.
+        env: Extra environment variables.
+        check: Raise when git exits non-zero.
+
+    Returns:
+        git's standard output, decoded.
 
     Raises:
         GitError: git exited non-zero (with ``check``), carrying git's own message.
@@ -47,19 +92,73 @@ async def run_git(
     result = await anyio.run_process(["git", *args], cwd=cwd, env=full_env, check=False)
     if check and result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip() or "no message"
-        raise GitError(f"git {' '.join(args[:2])} failed in {cwd}: {message}")
+        shown = " ".join(a for a in args[:4] if not a.startswith("checkout.workers"))
+        raise GitError(f"git {shown} failed in {cwd}: {message}")
     return result.stdout.decode(errors="replace")
 
 
+def _inside(root: Path, path: Path) -> bool:
+    return root in path.parents
+
+
+def _discard(entry: AdminEntry, path: Path) -> None:
+    """Remove a half-made worktree (folder and record); only for a dead prepare's own."""
+    shutil.rmtree(path, ignore_errors=True)
+    shutil.rmtree(entry.admin, ignore_errors=True)
+
+
+def _prune(entry: AdminEntry) -> None:
+    """Forget a registered worktree whose folder is gone (what ``git worktree prune`` does)."""
+    shutil.rmtree(entry.admin, ignore_errors=True)
+
+
+def _admin_of(path: Path) -> Path | None:
+    text = read_text(path / ".git")
+    if text and text.startswith("gitdir: "):
+        return Path(text[len("gitdir: ") :])
+    return None
+
+
+def _unlock_if_ours(path: Path, reason: str) -> None:
+    # Removing `locked` is what `git worktree unlock` does; doing it here saves a process,
+    # and checking the reason first never drops a lock someone else put there meanwhile.
+    admin = _admin_of(path)
+    if admin is not None and read_text(admin / "locked") == reason:
+        (admin / "locked").unlink(missing_ok=True)
+
+
+def _write_mark(path: Path, fingerprint: str) -> None:
+    admin = _admin_of(path)
+    if admin is not None:
+        (admin / SETUP_MARK).write_text(fingerprint + "\n", encoding="utf-8")
+
+
 class GitWorktreeOrchestrator:
-    """Binds each task environment to ``feature/<env id>`` in ``<repo>.worktrees/<env id>``.
+    """Binds each task environment to its own branch and worktree, with git.
+
+    The environment id is the parent's id for a subtask, else the task's own id, so every
+    subtask of a parent shares one worktree. The branch is ``branch_template`` filled in; the
+    worktree is ``worktree_root / worktree_template`` filled in. It never binds, prepares,
+    commits in or removes the main worktree, nor runs on the default branch.
 
     Args:
         repo: Any folder inside the repository.
-        branch_template: The branch name, with ``{env_id}`` (``task/{env_id}`` is Scopecraft's).
+        branch_template: The branch, with ``{env_id}`` (``task/{env_id}`` is Scopecraft's).
         worktree_root: The folder worktrees go in (default
             ``<repo parent>/<repo name>.worktrees``).
+        worktree_template: The worktree folder under ``worktree_root``, with ``{env_id}`` and
+            optionally ``{repo_name}``.
         base: What new branches start from (default: the default branch's tip).
+        setup: What to do in each new worktree (copy ignored files, run an argv); a
+            :class:`WorktreeSetup` or a mapping of its fields.
+        checkout_workers: git's ``checkout.workers`` for new worktrees (default: the number
+            of CPUs, at most 8; 1 checks out sequentially).
+        lock_timeout: Seconds to wait for another process preparing the same environment.
+        pause_message: The message of a pause's work-in-progress commit (``{env_id}``,
+            ``{branch}`` are filled in).
+
+    Raises:
+        ConfigError: a template is malformed.
     """
 
     def __init__(
@@ -68,30 +167,101 @@ class GitWorktreeOrchestrator:
         *,
         branch_template: str = "feature/{env_id}",
         worktree_root: str | Path | None = None,
+        worktree_template: str = "{env_id}",
         base: str | None = None,
+        setup: WorktreeSetup | Mapping[str, Any] | None = None,
+        checkout_workers: int | None = None,
+        lock_timeout: float = 600.0,
+        pause_message: str = DEFAULT_PAUSE_MESSAGE,
     ) -> None:
         self._repo = Path(repo)
-        self._branch_template = branch_template
+        self._branches = BranchTemplate(branch_template)
+        self._path_template = check_path_template(worktree_template)
         self._worktree_root = Path(worktree_root) if worktree_root is not None else None
         self._base = base
+        if setup is not None and not isinstance(setup, WorktreeSetup):
+            setup = WorktreeSetup.model_validate(dict(setup))
+        self._setup = setup if setup and (setup.copy_files or setup.command) else None
+        workers = checkout_workers if checkout_workers is not None else (os.cpu_count() or 1)
+        self._workers = max(1, min(workers, 8))
+        self._lock_timeout = lock_timeout
+        self._pause_message = pause_message
         self._info: RepoInfo | None = None
-        self._lock = anyio.Lock()
+        self._common: Path | None = None
+        self._root: Path | None = None
+        self._reason: str | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._local_locks: dict[str, anyio.Lock] = {}
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def branch_template(self) -> BranchTemplate:
+        """The branch template, to render branches and read env ids back from them."""
+        return self._branches
+
+    @property
+    def setup(self) -> WorktreeSetup | None:
+        """The per-worktree setup, if one is configured."""
+        return self._setup
+
+    async def _thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(4)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    @asynccontextmanager
+    async def _locked(self, env_id: str) -> AsyncIterator[None]:
+        common = await self.common_dir()
+        local = self._local_locks.setdefault(env_id, anyio.Lock())
+        async with env_lock(
+            common / "scopecraft-locks", env_id, local=local, wait=self._lock_timeout
+        ):
+            yield
 
     async def repo_info(self) -> RepoInfo:
         """Return (and cache) the main worktree and the default branch.
 
+        Returns:
+            The repository's facts.
+
         Raises:
-            GitError: not a git repository.
+            GitError: not a git repository, or it has no commit yet.
         """
         if self._info is not None:
             return self._info
         common = (
             await run_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=self._repo)
         ).strip()
-        root = Path(common).parent if Path(common).name == ".git" else Path(common)
+        common_path = Path(common)
+        root = common_path.parent if common_path.name == ".git" else common_path
         default = await self._default_branch(root)
-        self._info = RepoInfo(root=root.resolve(), default_branch=default)
+        self._common = await self._thread(common_path.resolve)
+        self._info = RepoInfo(root=await self._thread(root.resolve), default_branch=default)
         return self._info
+
+    async def common_dir(self) -> Path:
+        """Return the git common dir (``<main worktree>/.git``).
+
+        Raises:
+            GitError: not a git repository.
+        """
+        if self._common is None:
+            await self.repo_info()
+        assert self._common is not None
+        return self._common
+
+    async def worktree_root(self) -> Path:
+        """Return the folder worktrees go in, resolved.
+
+        Raises:
+            GitError: not a git repository.
+        """
+        if self._root is None:
+            info = await self.repo_info()
+            root = self._worktree_root or info.root.parent / f"{info.root.name}.worktrees"
+            self._root = await self._thread(root.resolve)
+        return self._root
 
     async def _default_branch(self, root: Path) -> str:
         ref = await run_git(
@@ -110,23 +280,55 @@ class GitWorktreeOrchestrator:
             return head.strip()
         raise GitError(f"cannot tell the default branch of {root}; create a first commit")
 
+    # -- binding -------------------------------------------------------------------------------
+
     async def bind(self, task: Task, *, branch: str | None = None) -> WorktreeBinding:
         """Bind ``task`` to its environment's branch and worktree.
 
+        Args:
+            task: The task; a subtask binds to its parent's environment.
+            branch: Overrides the bound branch (the CLI's ``--worktree <branch>``).
+
+        Returns:
+            The binding.
+
         Raises:
-            InvalidName: the branch or env id is not a safe name.
+            InvalidName: the branch or env id is not a safe name, or the folder would escape
+                the worktree root.
             MainWorktreeRefused: the binding is the main worktree or the default branch.
         """
+        return await self.bind_env(task.env_id, branch=branch)
+
+    async def bind_env(self, env_id: str, *, branch: str | None = None) -> WorktreeBinding:
+        """Bind an environment id (a parent task's or a lone task's id) directly.
+
+        Args:
+            env_id: The environment id.
+            branch: Overrides the bound branch.
+
+        Returns:
+            The binding.
+
+        Raises:
+            InvalidName: the branch or env id is not a safe name, or the folder would escape
+                the worktree root.
+            MainWorktreeRefused: the binding is the main worktree or the default branch.
+        """
+        validate_task_id(env_id)
+        name = validate_branch(branch) if branch is not None else self._branches.render(env_id)
         info = await self.repo_info()
-        env_id = validate_task_id(task.env_id)
-        name = validate_branch(branch or self._branch_template.format(env_id=env_id))
-        root = self._worktree_root or info.root.parent / f"{info.root.name}.worktrees"
-        path = (root / env_id).resolve()
-        if root.resolve() not in path.parents:
-            raise MainWorktreeRefused(f"worktree path {path} escapes {root}")
+        root = await self.worktree_root()
+        path = render_worktree_path(root, self._path_template, env_id, info.root.name)
         binding = WorktreeBinding(env_id=env_id, branch=name, path=path)
         self._refuse_main(binding, info)
         return binding
+
+    @staticmethod
+    def _check_names(binding: WorktreeBinding) -> None:
+        validate_task_id(binding.env_id)
+        validate_branch(binding.branch)
+        if not binding.path.is_absolute() or ".." in binding.path.parts:
+            raise InvalidName("worktree path", str(binding.path), "it must be absolute, no '..'")
 
     @staticmethod
     def _refuse_main(binding: WorktreeBinding, info: RepoInfo) -> None:
@@ -141,92 +343,228 @@ class GitWorktreeOrchestrator:
                 "choose a worktree folder outside it"
             )
 
-    async def prepare(self, binding: WorktreeBinding) -> PreparedWorktree:
-        """Reuse the worktree at ``binding.path`` or create it (and the branch) with git.
-
-        Raises:
-            MainWorktreeRefused: the binding is the main worktree or the default branch.
-            GitError: git refused, or the folder holds another branch.
-        """
+    async def _checked(self, binding: WorktreeBinding) -> RepoInfo:
+        self._check_names(binding)
         info = await self.repo_info()
         self._refuse_main(binding, info)
-        async with self._lock:
-            lock = await self._file_lock(info, binding.env_id)
-            try:
-                return await self._prepare_locked(binding, info)
-            finally:
-                await anyio.to_thread.run_sync(lock.release)
+        return info
 
-    async def _file_lock(self, info: RepoInfo, env_id: str) -> BaseFileLock:
-        from filelock import FileLock
+    # -- prepare -------------------------------------------------------------------------------
 
-        common = (
-            await run_git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=info.root)
-        ).strip()
-        lock_dir = Path(common) / "scopecraft-locks"
-        lock_dir.mkdir(exist_ok=True)
-        lock = FileLock(str(lock_dir / f"{env_id}.lock"))
-        await anyio.to_thread.run_sync(lock.acquire)
-        return lock
+    async def prepare(self, binding: WorktreeBinding) -> PreparedWorktree:
+        """Reuse the worktree at ``binding.path`` or create it (and the branch).
+
+        Safe to call from several tasks and processes at once: they get the same worktree.
+        A registered worktree whose folder was deleted is pruned and re-created; one left
+        half-made by a process that died while preparing it (its lock names a dead process)
+        is re-created; a setup that never completed runs again.
+
+        Args:
+            binding: From :meth:`bind`.
+
+        Returns:
+            The prepared worktree, with what was repaired and the setup's output.
+
+        Raises:
+            InvalidName: the binding holds a name that is not safe, or a folder outside the
+                worktree root that is not already a worktree.
+            MainWorktreeRefused: the binding is the main worktree or the default branch, or
+                the branch is checked out in the main worktree.
+            WorktreeConflict: the folder holds something else, or the branch is checked out
+                in another worktree.
+            WorktreeLocked: a person locked the worktree and its folder is gone, or another
+                live process is preparing it, or the lock wait timed out.
+            WorktreeSetupFailed: the setup failed (the worktree is kept).
+            GitError: git refused.
+        """
+        info = await self._checked(binding)
+        async with self._locked(binding.env_id):
+            return await self._prepare_locked(binding, info)
+
+    async def resume(self, binding: WorktreeBinding) -> PreparedWorktree:
+        """Re-add a paused worktree from its branch (the same as :meth:`prepare`).
+
+        Args:
+            binding: From :meth:`bind`.
+
+        Returns:
+            The prepared worktree.
+
+        Raises:
+            InvalidName: the binding holds a name that is not safe.
+            MainWorktreeRefused: the binding is the main worktree or the default branch.
+            WorktreeConflict: the folder or branch is taken by something else.
+            WorktreeLocked: another holder keeps the worktree.
+            WorktreeSetupFailed: the setup failed.
+            GitError: git refused.
+        """
+        return await self.prepare(binding)
+
+    async def _own_reason(self) -> str:
+        if self._reason is None:
+            self._reason = await self._thread(prepare_reason)
+        return self._reason
+
+    async def _stale(self, entry: AdminEntry, binding: WorktreeBinding, exists: bool) -> bool:
+        """Tell whether ``entry``'s lock is a dead prepare's; raise when it must be respected."""
+        assert entry.locked is not None
+        owner = parse_owner(entry.locked)
+        if owner is None:
+            if exists:
+                return False  # a person's lock keeps git from pruning it; using it is fine
+            raise WorktreeLocked(
+                f"the worktree {binding.path} is locked ({entry.locked}) and its folder is "
+                "gone (on removable media?); bring it back, or `git worktree unlock` it",
+                entry.locked,
+            )
+        ours = entry.locked == await self._own_reason()
+        # Holding the environment's lock, a lock naming this very process is an attempt of
+        # ours that was cancelled part-way.
+        if not ours and await self._thread(owner.is_alive):
+            raise WorktreeLocked(
+                f"the worktree {binding.path} is being prepared by process {owner.pid} on "
+                f"{owner.host}; wait for it, or `git worktree unlock` it if that is wrong",
+                entry.locked,
+            )
+        return True
 
     async def _prepare_locked(self, binding: WorktreeBinding, info: RepoInfo) -> PreparedWorktree:
+        common = await self.common_dir()
+        root = await self.worktree_root()
         path = binding.path
-        if (path / ".git").exists():
-            current = (
-                await run_git("symbolic-ref", "--quiet", "--short", "HEAD", cwd=path, check=False)
-            ).strip()
-            if current != binding.branch:
-                raise GitError(
-                    f"the worktree {path} is on branch {current or '(detached)'}, "
-                    f"not {binding.branch}; move it away or bind another branch"
-                )
-            return PreparedWorktree(binding=binding, created=False)
-        # A registered worktree whose folder was deleted blocks `worktree add`: prune it.
-        await run_git("worktree", "prune", cwd=info.root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        exists = (
-            await run_git(
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                f"refs/heads/{binding.branch}",
-                cwd=info.root,
-                check=False,
+        slot = await self._thread(inspect_slot, common, path, binding.branch)
+        entry, exists = slot.entry, slot.exists
+        if entry is None and not _inside(root, path):
+            raise InvalidName("worktree path", str(path), f"it must lie inside {root}")
+        if slot.main_branch == binding.branch:
+            raise MainWorktreeRefused(
+                f"the branch {binding.branch} is checked out in the main worktree {info.root}; "
+                "switch the main worktree to another branch first"
             )
-        ).strip()
-        if exists:
-            await run_git("worktree", "add", "--", str(path), binding.branch, cwd=info.root)
-            return PreparedWorktree(binding=binding, created=True)
-        base_ref = self._base or info.default_branch
-        base = (
-            await run_git("rev-parse", "--verify", f"{base_ref}^{{commit}}", cwd=info.root)
-        ).strip()
-        await run_git("worktree", "add", "-b", binding.branch, "--", str(path), base, cwd=info.root)
-        log.info("created worktree %s on %s from %s", path, binding.branch, base[:12])
-        return PreparedWorktree(binding=binding, created=True, base=base)
+        repaired: list[str] = []
+        if (
+            entry is not None
+            and entry.locked is not None
+            and await self._stale(entry, binding, exists)
+        ):
+            owner = parse_owner(entry.locked)
+            log.warning("taking over %s, left half-made by %s", path, entry.locked)
+            await self._thread(_discard, entry, path)
+            repaired.append(
+                f"re-created the worktree left half-made by process {owner.pid if owner else '?'}"
+            )
+            entry, exists = None, False
+            slot = await self._thread(inspect_slot, common, path, binding.branch)
+        if entry is not None and exists:
+            if entry.branch != binding.branch:
+                raise WorktreeConflict(
+                    f"the worktree {path} is on branch {entry.branch or '(detached)'}, not "
+                    f"{binding.branch}; move it away or bind another branch"
+                )
+            setup = await self._setup_if_needed(binding, info, slot.setup_mark)
+            return PreparedWorktree(
+                binding=binding, created=False, repaired="; ".join(repaired) or None, setup=setup
+            )
+        if entry is not None:
+            log.info("pruning the record of %s, whose folder was deleted", path)
+            await self._thread(_prune, entry)
+            repaired.append("pruned the record of a worktree whose folder was deleted")
+        if slot.exists and not slot.empty and entry is None and not repaired:
+            raise WorktreeConflict(
+                f"{path} exists and is not a worktree of {info.root}; move it away"
+            )
+        if slot.held_at is not None:
+            raise WorktreeConflict(
+                f"the branch {binding.branch} is checked out in {slot.held_at}; "
+                "a branch can be checked out in one worktree only"
+            )
+        reason = await self._own_reason()
+        argv = [
+            "-c",
+            f"checkout.workers={self._workers}",
+            "worktree",
+            "add",
+            "--quiet",
+            "--lock",
+            "--reason",
+            reason,
+        ]
+        base: str | None = None
+        if slot.branch_oid is None:
+            base = await self._thread(self._resolve_base, common, info)
+            argv += ["-b", binding.branch, "--", str(path), base]
+        else:
+            argv += ["--", str(path), binding.branch]
+        await self._thread(lambda: path.parent.mkdir(parents=True, exist_ok=True))
+        await run_git(*argv, cwd=info.root)
+        await self._thread(_unlock_if_ours, path, reason)
+        log.info("created worktree %s on %s", path, binding.branch)
+        setup = await self._setup_if_needed(binding, info, None)
+        return PreparedWorktree(
+            binding=binding,
+            created=True,
+            base=base,
+            repaired="; ".join(repaired) or None,
+            setup=setup,
+        )
+
+    def _resolve_base(self, common: Path, info: RepoInfo) -> str:
+        import pygit2
+
+        spec = self._base or info.default_branch
+        repo = open_repo(common)
+        try:
+            commit = repo.revparse_single(spec).peel(pygit2.Commit)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise GitError(f"the base {spec!r} names no commit in {info.root}") from exc
+        return str(commit.id)
+
+    async def _setup_if_needed(
+        self, binding: WorktreeBinding, info: RepoInfo, mark: str | None
+    ) -> SetupResult | None:
+        if self._setup is None:
+            return None
+        fingerprint = self._setup.fingerprint()
+        if mark == fingerprint:
+            return None
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(4)
+        result = await run_setup(self._setup, binding, info.root, self._limiter)
+        await self._thread(_write_mark, binding.path, fingerprint)
+        return result
+
+    # -- recording, pausing --------------------------------------------------------------------
 
     async def record_changes(self, path: Path, *, message: str) -> ChangeSummary:
         """Commit leftover work in ``path`` and summarise the branch against the default branch.
 
+        Args:
+            path: The session's worktree.
+            message: The message of the commit, if one is needed.
+
+        Returns:
+            The head after recording and a diff summary of the branch.
+
         Raises:
+            MainWorktreeRefused: ``path`` is the main worktree.
             GitError: git refused.
         """
         info = await self.repo_info()
-        status = await run_git("status", "--porcelain", cwd=path)
-        committed = False
-        if status.strip():
-            await run_git("add", "-A", cwd=path)
-            identity = await self._identity_env(path)
-            await run_git("commit", "--no-verify", "-q", "-m", message, cwd=path, env=identity)
-            committed = True
-        head = (await run_git("rev-parse", "HEAD", cwd=path)).strip()
+        resolved = await self._thread(path.resolve)
+        if resolved == info.root:
+            raise MainWorktreeRefused(
+                f"refusing to commit in the main worktree {info.root}; sessions record "
+                "their changes in their own worktree"
+            )
+        committed = await self._commit_all(resolved, message)
+        head = (await run_git("rev-parse", "HEAD", cwd=resolved)).strip()
         base = (
-            await run_git("merge-base", info.default_branch, "HEAD", cwd=path, check=False)
+            await run_git("merge-base", info.default_branch, "HEAD", cwd=resolved, check=False)
         ).strip()
         files: list[str] = []
         insertions = deletions = 0
         if base:
-            numstat = await run_git("diff", "--numstat", "-z", base, "HEAD", cwd=path)
+            numstat = await run_git("diff", "--numstat", "-z", base, "HEAD", cwd=resolved)
             for record in numstat.split("\0"):
                 fields = record.split("\t")
                 if len(fields) != 3:
@@ -243,7 +581,259 @@ class GitWorktreeOrchestrator:
             deletions=deletions,
         )
 
+    async def _commit_all(self, path: Path, message: str) -> bool:
+        status = await run_git("status", "--porcelain", cwd=path)
+        if not status.strip():
+            return False
+        await run_git("add", "-A", cwd=path)
+        identity = await self._identity_env(path)
+        await run_git("commit", "--no-verify", "-q", "-m", message, cwd=path, env=identity)
+        return True
+
     @staticmethod
     async def _identity_env(path: Path) -> dict[str, str]:
         email = (await run_git("config", "--get", "user.email", cwd=path, check=False)).strip()
         return {} if email else dict(_FALLBACK_IDENTITY)
+
+    async def pause(
+        self, binding: WorktreeBinding, *, message: str | None = None
+    ) -> PausedWorktree:
+        """Commit the work in progress, remove the worktree folder, keep the branch.
+
+        Ignored files (build output, copied ``.env``) go with the folder; the setup copies
+        and rebuilds them on :meth:`resume`. Stop the environment's sessions first.
+
+        Args:
+            binding: From :meth:`bind`.
+            message: The commit's message (default: the configured pause message).
+
+        Returns:
+            What was done.
+
+        Raises:
+            InvalidName: the binding holds a name that is not safe.
+            MainWorktreeRefused: the binding is the main worktree or the default branch.
+            WorktreeConflict: the folder is not this branch's worktree.
+            WorktreeLocked: a person or a live process holds the worktree.
+            GitError: git refused (nothing is removed then).
+        """
+        info = await self._checked(binding)
+        common = await self.common_dir()
+        text = message or self._pause_message.format(env_id=binding.env_id, branch=binding.branch)
+        async with self._locked(binding.env_id):
+            slot = await self._thread(inspect_slot, common, binding.path, binding.branch)
+            entry = slot.entry
+            if entry is None:
+                if slot.exists and not slot.empty:
+                    raise WorktreeConflict(
+                        f"{binding.path} is not a worktree of {info.root}; nothing paused"
+                    )
+                return PausedWorktree(binding, slot.branch_oid, committed=False, removed=False)
+            if entry.locked is not None and parse_owner(entry.locked) is None:
+                raise WorktreeLocked(
+                    f"the worktree {binding.path} is locked ({entry.locked}); "
+                    "`git worktree unlock` it first",
+                    entry.locked,
+                )
+            if entry.locked is not None and await self._stale(entry, binding, slot.exists):
+                await self._thread(_discard, entry, binding.path)
+                return PausedWorktree(binding, slot.branch_oid, committed=False, removed=True)
+            if not slot.exists:
+                await self._thread(_prune, entry)
+                return PausedWorktree(binding, slot.branch_oid, committed=False, removed=False)
+            if entry.branch != binding.branch:
+                raise WorktreeConflict(
+                    f"the worktree {binding.path} is on {entry.branch or '(detached)'}, not "
+                    f"{binding.branch}; nothing paused"
+                )
+            committed = await self._commit_all(binding.path, text)
+            head = (await run_git("rev-parse", "HEAD", cwd=binding.path)).strip()
+            await run_git("worktree", "remove", "--", str(binding.path), cwd=info.root)
+            log.info("paused %s at %s (committed: %s)", binding.path, head[:12], committed)
+            return PausedWorktree(binding, head, committed=committed, removed=True)
+
+    # -- listing and cleanup -------------------------------------------------------------------
+
+    async def list_worktrees(self, *, details: bool = True) -> list[WorktreeStatus]:
+        """Return the worktrees under the worktree root (the main one and others never).
+
+        Args:
+            details: Also count uncommitted changes and unpushed, unmerged commits, and read
+                the last activity (a git process or two per worktree).
+
+        Returns:
+            One status per worktree, by folder.
+
+        Raises:
+            GitError: not a git repository.
+        """
+        info = await self.repo_info()
+        common = await self.common_dir()
+        root = await self.worktree_root()
+        entries = [e for e in await self._thread(admin_entries, common) if _inside(root, e.path)]
+        found: list[WorktreeStatus] = []
+        for entry in sorted(entries, key=lambda e: str(e.path)):
+            found.append(await self._status(entry, info, common, details=details))
+        return found
+
+    async def status(self, binding: WorktreeBinding) -> WorktreeStatus | None:
+        """Return one environment's worktree status, or ``None`` when it has no worktree.
+
+        Args:
+            binding: From :meth:`bind`.
+
+        Returns:
+            The status with details.
+
+        Raises:
+            InvalidName: the binding holds a name that is not safe.
+            GitError: not a git repository.
+        """
+        self._check_names(binding)
+        info = await self.repo_info()
+        common = await self.common_dir()
+        for entry in await self._thread(admin_entries, common):
+            if entry.path == binding.path:
+                return await self._status(entry, info, common, details=True)
+        return None
+
+    def _env_of(self, entry: AdminEntry) -> str | None:
+        env = self._branches.env_id_of(entry.branch) if entry.branch else None
+        if env is not None:
+            return env
+        try:
+            return validate_task_id(entry.path.name)
+        except InvalidName:
+            return None
+
+    async def _status(
+        self, entry: AdminEntry, info: RepoInfo, common: Path, *, details: bool
+    ) -> WorktreeStatus:
+        exists = await self._thread(entry.path.is_dir)
+        head = dirty = unique = None
+        activity: datetime | None = None
+        if details:
+            # Read the index's change time before `git status` can refresh it.
+            activity = await self._thread(last_activity, common, entry)
+            if exists:
+                dirty = await self._dirty_files(entry.path)
+                out = await run_git("rev-parse", "-q", "HEAD", cwd=entry.path, check=False)
+                head = out.strip() or None
+            if entry.branch is not None:
+                unique = await self._unique_commits(entry.branch, info)
+        return WorktreeStatus(
+            env_id=self._env_of(entry),
+            branch=entry.branch,
+            path=entry.path,
+            exists=exists,
+            head=head,
+            dirty_files=dirty,
+            unique_commits=unique,
+            locked=entry.locked,
+            last_activity=activity,
+        )
+
+    @staticmethod
+    async def _dirty_files(path: Path) -> int | None:
+        try:
+            out = await run_git(
+                "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", cwd=path
+            )
+        except GitError:
+            return None
+        return sum(1 for line in out.splitlines() if line.strip())
+
+    @staticmethod
+    async def _unique_commits(branch: str, info: RepoInfo) -> int | None:
+        out = await run_git(
+            "rev-list",
+            "--count",
+            f"refs/heads/{branch}",
+            "--not",
+            f"refs/heads/{info.default_branch}",
+            "--remotes",
+            "--",
+            cwd=info.root,
+            check=False,
+        )
+        return int(out.strip()) if out.strip().isdigit() else None
+
+    async def cleanup(
+        self,
+        policy: CleanupPolicy,
+        sessions: Sequence[Session] = (),
+        *,
+        dry_run: bool = False,
+        now: datetime | None = None,
+    ) -> list[CleanupDecision]:
+        """Apply a cleanup policy to every managed worktree, or only say what it would do.
+
+        Each removal happens under the environment's lock after checking again that the
+        worktree is clean and the branch's commits are safe; ``git worktree remove`` runs
+        without ``--force``, so git refuses too if anything appeared meanwhile.
+
+        Args:
+            policy: When to remove worktrees.
+            sessions: The sessions of this repository (unfinished ones keep their worktree;
+                their outcomes and times drive ``on_success`` and ``expiry``).
+            dry_run: Decide and report, change nothing.
+            now: The current time (default: now, UTC).
+
+        Returns:
+            One decision per worktree, with whether it was carried out.
+
+        Raises:
+            GitError: the worktrees could not be listed.
+        """
+        info = await self.repo_info()
+        moment = now or utcnow()
+        statuses = await self.list_worktrees(details=policy.kind != "never")
+        decisions: list[CleanupDecision] = []
+        for status in statuses:
+            action, reason = decide(
+                status, sessions_on(status, sessions), policy, moment, info.default_branch
+            )
+            if dry_run or action == "keep":
+                decisions.append(CleanupDecision(status, action, reason))
+                continue
+            try:
+                await self._remove(status, delete_branch=action == "remove_worktree_and_branch")
+            except (GitError, WorktreeConflict, WorktreeLocked, InvalidName) as exc:
+                log.warning("cleanup kept %s: %s", status.path, exc)
+                decisions.append(CleanupDecision(status, action, reason, error=str(exc)))
+            else:
+                log.info("cleanup removed %s: %s", status.path, reason)
+                decisions.append(CleanupDecision(status, action, reason, done=True))
+        return decisions
+
+    async def _remove(self, status: WorktreeStatus, *, delete_branch: bool) -> None:
+        if status.env_id is None:
+            raise WorktreeConflict(f"{status.path} names no environment; remove it by hand")
+        info = await self.repo_info()
+        common = await self.common_dir()
+        async with self._locked(status.env_id):
+            entry = next(
+                (e for e in await self._thread(admin_entries, common) if e.path == status.path),
+                None,
+            )
+            if entry is None:
+                return
+            if entry.locked is not None:
+                raise WorktreeLocked(f"{status.path} is locked ({entry.locked})", entry.locked)
+            if await self._thread(status.path.is_dir):
+                dirty = await self._dirty_files(status.path)
+                if dirty != 0:
+                    raise WorktreeConflict(f"{status.path} has uncommitted changes now")
+                await run_git("worktree", "remove", "--", str(status.path), cwd=info.root)
+            else:
+                await self._thread(_prune, entry)
+            if delete_branch and entry.branch is not None:
+                if await self._unique_commits(entry.branch, info) != 0:
+                    raise WorktreeConflict(f"{entry.branch} gained commits; branch kept")
+                oid = (
+                    await run_git(
+                        "rev-parse", "--verify", "-q", f"refs/heads/{entry.branch}", cwd=info.root
+                    )
+                ).strip()
+                # Compare-and-delete: a commit added since the check keeps the branch.
+                await run_git("update-ref", "-d", f"refs/heads/{entry.branch}", oid, cwd=info.root)

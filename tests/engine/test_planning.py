@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from support import git, write_task
 
 from scopecraft import Engine, SessionStatus
 from scopecraft._plan import PlanInvalid, extract_plan
-from support import git, write_task
 
 pytestmark = pytest.mark.anyio
 

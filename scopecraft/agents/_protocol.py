@@ -100,7 +100,7 @@ class OutputParser(Protocol):
 class AgentAdapter(Protocol):
     """Builds an agent's command line and parses its output.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.agent_contract`.
+    Implementations must pass :func:`scopecraft.testing.contracts.agents.AgentContract`.
     """
 
     @property

@@ -231,7 +231,15 @@ class LocalExecutor:
         return state.exit_code
 
     async def remove(self, handle: RuntimeHandle) -> None:
-        """Delete the attempt's spool folder (output is already collected)."""
+        """Delete the attempt's spool folder (output is already collected).
+
+        The supervisor writes the exit record just before it ends: give it a moment to end,
+        so that nothing of the runtime is left once this returns.
+        """
+        with anyio.move_on_after(5):
+            while _alive(handle.runtime_id):
+                _reap()
+                await anyio.sleep(0.02)
         await anyio.to_thread.run_sync(
             lambda: shutil.rmtree(handle.run_dir, ignore_errors=True), limiter=self._limiter
         )

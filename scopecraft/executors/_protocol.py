@@ -159,7 +159,7 @@ class Executor(Protocol):
     """Runs agents: starts a runtime per attempt, reads its output by cursor, stops it, and
     finds it again after a restart.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.executor_contract`.
+    Implementations must pass :func:`scopecraft.testing.contracts.executors.ExecutorContract`.
     """
 
     @property

@@ -50,7 +50,7 @@ class StorageAdapter(Protocol):
     Every method is safe to call from several tasks and several processes at once. Writes are
     atomic: either everything a call was given is stored, or nothing is.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.storage_contract`.
+    Implementations must pass :func:`scopecraft.testing.contracts.storage.StorageContract`.
     """
 
     @property
@@ -105,6 +105,8 @@ class StorageAdapter(Protocol):
             DuplicateSession: a second ``session_queued`` for an existing session.
             InvalidTransition: an event other than ``session_queued`` for an unknown session.
             CursorMoved: ``check_cursor`` was set and the cursor differs from ``expect_cursor``.
+            SessionNotFound: log lines or a cursor for a session that does not exist.
+            ValueError: a malformed log line.
             StorageBusy: the store stayed locked past every retry.
         """
         ...

@@ -1,0 +1,12 @@
+"""Storage: durable sessions, events, logs, output cursors and leases.
+
+:class:`StorageAdapter` is the protocol; :class:`SqliteStorage` the default implementation.
+In-memory storage and the contract suite for other adapters live in :mod:`scopecraft.testing`.
+"""
+
+from __future__ import annotations
+
+from ._protocol import LogLine, StorageAdapter, StoredEvent
+from ._sqlite import SqliteStorage
+
+__all__ = ["LogLine", "SqliteStorage", "StorageAdapter", "StoredEvent"]

@@ -1155,6 +1155,13 @@ class Engine:
                 self._spawn(tg, session.id, launch=True)
             else:
                 self._spawn(tg, session.id, launch=False, handle=handle)
+        # Executors that may own runtimes: those in use, configured, or of in-flight sessions.
+        for name in {s.executor for s in in_flight} | set(self.config.executors):
+            try:
+                self.executor(name)
+            except ScopecraftError as exc:
+                log.warning("cannot load executor %s to reconcile: %s", name, exc)
+        await self._reap_run_folders()
         for name in list(self._executors):
             executor = self._executors[name]
             try:
@@ -1175,6 +1182,45 @@ class Engine:
                     if state.status is RuntimeStatus.RUNNING:
                         await executor.stop(handle, grace=self.config.stop_grace)
                     await executor.remove(handle)
+
+    async def _reap_run_folders(self) -> None:
+        """Stop and remove what is left of attempts whose session has ended (their spool
+        folders are removed once collected, so any left is unfinished business)."""
+        runs = self.home / "runs"
+        folders = await anyio.to_thread.run_sync(
+            lambda: sorted(p for p in runs.glob("*/*") if p.is_dir()) if runs.is_dir() else []
+        )
+        for folder in folders:
+            session_id, attempt_text = folder.parent.name, folder.name
+            try:
+                session = await self.storage.get_session(session_id)
+            except ScopecraftError:
+                continue
+            if not session.is_terminal or session_id in self._supervised:
+                continue
+            if not attempt_text.isdigit():
+                continue
+            attempt = int(attempt_text)
+            from ._runtime import runtime_name
+            from .executors._protocol import RuntimeHandle
+
+            handle = RuntimeHandle(
+                session_id=session_id,
+                attempt=attempt,
+                runtime_name=runtime_name(session_id, attempt),
+                runtime_id=(session.runtime_id or "") if attempt == session.attempt else "",
+                run_dir=folder,
+            )
+            try:
+                executor = self.executor(session.executor)
+                if (
+                    handle.runtime_id
+                    and (await executor.state(handle)).status is RuntimeStatus.RUNNING
+                ):
+                    await executor.stop(handle, grace=self.config.stop_grace)
+                await executor.remove(handle)
+            except ScopecraftError as exc:
+                log.warning("cannot reap %s: %s", folder, exc)
 
 
 def _tasks_root_of(task_file: Path) -> Path:

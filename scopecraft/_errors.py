@@ -28,6 +28,8 @@ keeps working for callers that do not know scopecraft::
     │   └── AgentNotFound (LookupError)
     ├── ExecutorError
     │   ├── ExecutorUnavailable
+    │   ├── ImageNotFound (LookupError)
+    │   ├── MountRefused (PermissionError)
     │   ├── RuntimeNotFound (LookupError)
     │   └── CapabilityMissing
     ├── WorktreeError
@@ -52,10 +54,12 @@ __all__ = [
     "ExecutorError",
     "ExecutorUnavailable",
     "GitError",
+    "ImageNotFound",
     "InvalidName",
     "InvalidTransition",
     "MainWorktreeRefused",
     "MalformedTask",
+    "MountRefused",
     "PluginError",
     "PolicyError",
     "QueueFull",
@@ -206,6 +210,14 @@ class ExecutorError(ScopecraftError):
 
 class ExecutorUnavailable(ExecutorError):
     """The executor's backend (Docker engine, tmux, ...) cannot be reached or is missing."""
+
+
+class ImageNotFound(ExecutorError, LookupError):
+    """The session's image is not on the Docker engine (and was not pulled)."""
+
+
+class MountRefused(ExecutorError, PermissionError):
+    """A mount would hand the container the Docker engine (its socket) or clash with ours."""
 
 
 class RuntimeNotFound(ExecutorError, LookupError):

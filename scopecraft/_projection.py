@@ -102,6 +102,11 @@ def apply(session: Session | None, event: Event) -> Session:
             f"event {event.type} for session {event.session_id} comes before session_queued"
         )
     changes: dict[str, Any] = {"last_seq": event.seq, "updated_at": event.ts}
+    if session.is_terminal and isinstance(event, SessionStarting | SessionStarted):
+        # A runtime that started after the session was cancelled: record it, stay ended.
+        if isinstance(event, SessionStarted):
+            changes["runtime_id"] = event.runtime_id
+        return session.model_copy(update=changes)
     match event:
         case SessionStarting(attempt=attempt):
             changes.update(status=SessionStatus.STARTING, attempt=attempt, exit_code=None)

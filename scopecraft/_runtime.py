@@ -56,7 +56,7 @@ log = logging.getLogger("scopecraft.engine")
 
 # Environment a local agent keeps from the engine's; everything else must be forwarded.
 _BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TERM", "SHELL", "TMPDIR", "TZ")
-_FLUSH_LINES = 500
+_FLUSH_LINES = 2000
 _HALTED = (SessionStatus.PAUSED, SessionStatus.AWAITING_APPROVAL)
 _RESUME_PROMPT = "Continue the task where you stopped."
 _PLAN_AGAIN = "Your plan could not be used:"
@@ -199,17 +199,23 @@ class AttemptRunner:
             resources=resources,
             read_only_workdir=session.mode is SessionMode.PLANNING,
         )
-        handle = await executor.start(spec)
-        current = await engine.storage.get_session(session.id)
-        if current.is_terminal:
-            # Cancelled while it was starting: stop what was just started.
-            await executor.stop(handle, grace=engine.config.stop_grace)
-            await executor.remove(handle)
-            raise _Cancelled()
-        await engine.append(
-            session.id,
-            [SessionStarted(session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id)],
-        )
+        with anyio.CancelScope(shield=True):
+            # Once started, the runtime must be either recorded or stopped, even if the
+            # engine is closing: a runtime nobody knows of would run on unseen.
+            handle = await executor.start(spec)
+            await engine.append(
+                session.id,
+                [
+                    SessionStarted(
+                        session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id
+                    )
+                ],
+            )
+            if (await engine.storage.get_session(session.id)).is_terminal:
+                # Cancelled while it was starting: stop what was just started.
+                await executor.stop(handle, grace=engine.config.stop_grace)
+                await executor.remove(handle)
+                raise _Cancelled()
         if attempt == 1:
             await self._touch_task(
                 session, task, binding.path, status="in_progress", note="started"
@@ -376,7 +382,9 @@ class AttemptRunner:
             )
             note = f"failed: {reason}"
         else:
-            terminal, note = _outcome_event(session_id, handle.attempt, state.exit_code, outcome)
+            terminal, note = _outcome_event(
+                session_id, handle.attempt, state.exit_code, outcome, state.detail
+            )
             if session.mode is SessionMode.PLANNING and isinstance(terminal, SessionCompleted):
                 terminal, note, follow_up = await self._check_plan(session, terminal, events)
                 if follow_up is not None:
@@ -419,7 +427,8 @@ class AttemptRunner:
         if events and isinstance(events[-1], SessionRetryScheduled):
             engine.wake_scheduler()
         try:
-            await executor.remove(handle)
+            with anyio.CancelScope(shield=True):  # an exited runtime is never left behind
+                await executor.remove(handle)
         except ScopecraftError as exc:
             await engine.append(
                 session_id, [ErrorOccurred(session_id=session_id, where="remove", message=str(exc))]
@@ -567,7 +576,7 @@ def _delivered(event: FeedbackGiven) -> bool:
 
 
 def _outcome_event(
-    session_id: str, attempt: int, exit_code: int | None, outcome: AgentOutcome
+    session_id: str, attempt: int, exit_code: int | None, outcome: AgentOutcome, detail: str = ""
 ) -> tuple[Event, str]:
     # The agent's own report wins, but a non-zero exit code is never a success.
     success = (outcome.success and exit_code in (0, None)) if outcome.reported else exit_code == 0
@@ -583,6 +592,8 @@ def _outcome_event(
         if exit_code is not None
         else "the agent ended without an exit code"
     )
+    if detail:
+        reason = f"{reason} ({detail})"
     return (
         SessionFailed(
             session_id=session_id,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,14 +45,17 @@ def repo(tmp_path: Path) -> Path:
     )
 
 
-def _runner_processes(base: Path) -> list[psutil.Process]:
+def _runner_processes(base: Path) -> list[str]:
+    """Command lines of live (not zombie) local runners started under ``base``."""
     found = []
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = proc.info.get("cmdline") or []
+        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
         if "scopecraft.executors._local_runner" in cmdline and any(
             str(base) in part for part in cmdline
         ):
-            found.append(proc)
+            found.append(" ".join(cmdline))
     return found
 
 
@@ -62,8 +64,7 @@ def _no_local_runtime_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """After the whole run, no local agent process started by a test is still alive."""
     base = tmp_path_factory.getbasetemp()
     yield
-    left = _runner_processes(base)
-    for proc in left:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, 9)
-    assert not left, f"local runtimes left running: {[p.pid for p in left]}"
+    deadline = time.monotonic() + 10
+    while (left := _runner_processes(base)) and time.monotonic() < deadline:
+        time.sleep(0.1)  # a runner may be writing its exit record right now
+    assert not left, f"local runtimes left running: {left}"

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,25 +95,29 @@ class LocalExecutor:
             "--",
             *spec.argv,
         ]
+        (run_dir / "labels.json").write_text(json.dumps(dict(spec.labels)))
         try:
-            proc = subprocess.Popen(
+            # The runner forks and its parent exits at once: nothing is left for us to reap.
+            result = subprocess.run(
                 argv,
                 cwd=spec.workdir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,  # a pipe would stay open in the detached runner
                 start_new_session=True,
+                timeout=30,
+                check=False,
             )
-        except OSError as exc:
+        except (OSError, subprocess.TimeoutExpired) as exc:
             raise ExecutorError(f"cannot start the local runner: {exc}") from exc
-        runtime_id = f"{proc.pid}:{_start_time(proc.pid)}"
-        (run_dir / "runtime.json").write_text(
-            json.dumps({"runtime_id": runtime_id, "labels": dict(spec.labels)})
-        )
-        # The runner is reaped by whoever waits last; keep no zombie in a long-lived engine.
-        _REAPER.append(proc)
-        _reap()
+        if result.returncode != 0:
+            raise ExecutorError(f"the local runner failed to start (exit code {result.returncode})")
+        deadline = time.monotonic() + 10
+        while (runtime_id := self._read_runtime_id(run_dir)) is None:
+            if time.monotonic() > deadline:
+                raise ExecutorError(f"the local runner did not record itself in {run_dir}")
+            time.sleep(0.005)  # in a worker thread: the runner writes this within milliseconds
         return self._handle(spec.session_id, spec.attempt, spec.runtime_name, runtime_id, run_dir)
 
     @staticmethod
@@ -141,7 +146,6 @@ class LocalExecutor:
         return await anyio.to_thread.run_sync(self._state, handle, limiter=self._limiter)
 
     def _state(self, handle: RuntimeHandle) -> RuntimeState:
-        _reap()
         exit_file = handle.run_dir / "exit.json"
         if exit_file.exists():
             try:
@@ -237,8 +241,7 @@ class LocalExecutor:
         so that nothing of the runtime is left once this returns.
         """
         with anyio.move_on_after(5):
-            while _alive(handle.runtime_id):
-                _reap()
+            while _alive(handle.runtime_id):  # noqa: ASYNC110 - a process exit has no event here
                 await anyio.sleep(0.02)
         await anyio.to_thread.run_sync(
             lambda: shutil.rmtree(handle.run_dir, ignore_errors=True), limiter=self._limiter
@@ -257,17 +260,7 @@ class LocalExecutor:
         raise CapabilityMissing("local sessions have no terminal; use the tmux executor")
 
     async def aclose(self) -> None:
-        """Nothing to release."""
-        _reap()
-
-
-_REAPER: list[subprocess.Popen[bytes]] = []
-
-
-def _reap() -> None:
-    for proc in list(_REAPER):
-        if proc.poll() is not None:
-            _REAPER.remove(proc)
+        """Nothing to release: runtimes are detached."""
 
 
 def _pid_of(runtime_id: str) -> int | None:
@@ -275,15 +268,6 @@ def _pid_of(runtime_id: str) -> int | None:
         return int(runtime_id.split(":", 1)[0])
     except ValueError:
         return None
-
-
-def _start_time(pid: int) -> str:
-    import psutil
-
-    try:
-        return f"{psutil.Process(pid).create_time():.2f}"
-    except psutil.Error:
-        return "0"
 
 
 def _alive(runtime_id: str) -> bool:

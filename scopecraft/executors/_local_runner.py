@@ -1,7 +1,8 @@
 """The detached supervisor of a ``local`` runtime: ``python -m scopecraft.executors._local_runner``.
 
-It runs in its own session and process group (started with ``start_new_session``), starts the
-agent with the given argv and working directory, writes its output to ``stdout.log`` and
+It detaches itself (a fork whose parent exits at once, then a new session and process group,
+so the engine has no child to reap), records its own id in ``runtime.json``, starts the agent
+with the given argv and working directory, writes its output to ``stdout.log`` and
 ``stderr.log`` in the run folder, and, when the agent ends, writes ``exit.json`` atomically. So
 the engine that started it may exit at once: the next engine to open collects the output and
 the outcome from the files.
@@ -26,12 +27,26 @@ def _write_exit(run_dir: Path, code: int | None) -> None:
     os.replace(tmp, run_dir / "exit.json")
 
 
+def _write_runtime_id(run_dir: Path) -> None:
+    import psutil
+
+    pid = os.getpid()
+    runtime_id = f"{pid}:{psutil.Process(pid).create_time():.2f}"
+    tmp = run_dir / "runtime.json.tmp"
+    tmp.write_text(json.dumps({"runtime_id": runtime_id}))
+    os.replace(tmp, run_dir / "runtime.json")
+
+
 def main(argv: list[str]) -> int:
     """Run the agent and record its exit; returns the runner's own exit status."""
     if len(argv) < 4 or argv[2] != "--":
         sys.stderr.write("usage: _local_runner RUN_DIR WORKDIR -- ARGV...\n")
         return 2
     run_dir, workdir, command = Path(argv[0]), argv[1], argv[3:]
+    if os.fork() > 0:
+        os._exit(0)  # the engine waits for this parent only; the child runs on detached
+    os.setsid()
+    _write_runtime_id(run_dir)
     # The whole group gets SIGTERM on cancel: let the agent end first, then record its code.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

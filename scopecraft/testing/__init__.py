@@ -1,7 +1,8 @@
 """Test doubles and contract suites for scopecraft and its plugin authors.
 
 * :class:`MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
-* :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``).
+* :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``);
+  :func:`fake_agent_image`: a local Docker image holding it, built without any registry.
 * :mod:`scopecraft.testing.contracts`: one contract suite per protocol, to subclass in your
   own tests with a fixture that provides your implementation.
 """
@@ -13,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._fake_agent import FakeAgent, fake_agent_script
+    from ._images import fake_agent_image
     from ._memory_storage import MemoryStorage
 
-__all__ = ["FakeAgent", "MemoryStorage", "fake_agent_script"]
+__all__ = ["FakeAgent", "MemoryStorage", "fake_agent_image", "fake_agent_script"]
 
 _LAZY = {
     "FakeAgent": "._fake_agent",
     "MemoryStorage": "._memory_storage",
+    "fake_agent_image": "._images",
     "fake_agent_script": "._fake_agent",
 }
 

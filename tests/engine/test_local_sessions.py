@@ -206,3 +206,21 @@ async def test_logs_follow_until_the_session_ends(repo: Path, home: Path) -> Non
         last = [entry async for entry in engine.session_logs(session.id, limit=1)]
         assert len(last) == 1
         assert last[0].seq == lines[-1].seq
+
+
+async def test_cancel_while_starting_leaves_nothing_running(repo: Path, home: Path) -> None:
+    """A session cancelled while it is being started never leaves its runtime running, even
+    when the engine closes at once; a reopened engine finds nothing to adopt."""
+    async with Engine.open(repo, home=home, config={"stop_grace": 1}) as engine:
+        sessions = [await engine.create_session("hang-01C", **LOCAL) for _ in range(3)]
+        for delay, session in zip((0.0, 0.2, 0.5), sessions, strict=True):
+            await anyio.sleep(delay)
+            assert await engine.cancel_session(session.id)
+    async with Engine.open(repo, home=home) as engine:
+        await engine.reconcile()
+        for session in sessions:
+            assert (await engine.get_session(session.id)).status is SessionStatus.CANCELLED
+    runs = home / "runs"
+    with anyio.fail_after(15):
+        while runs.exists() and any(runs.glob("*/*")):
+            await anyio.sleep(0.1)

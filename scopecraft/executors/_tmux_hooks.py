@@ -1,0 +1,211 @@
+"""Structured status from the agent itself: Claude Code hooks writing JSON lines to a file.
+
+An interactive agent's screen is for people; its wording changes between versions. Claude Code
+instead runs *hooks* at defined moments and hands each one a JSON object on standard input.
+:func:`claude_hook_settings` builds the settings that make it append that object, as one line,
+to ``hooks.jsonl`` in the attempt's run folder; the tmux executor reads the file by byte
+offset (:func:`read_hook_signals`): a ``Stop`` says the agent finished a turn and waits for
+input, a ``Notification`` that it needs attention (a permission prompt, an idle prompt), a
+``SessionEnd`` that its session ended (and why), a ``SessionStart`` which agent session runs.
+
+Run as a script (``python -I -S _tmux_hooks.py FILE``) this module is the hook command: it
+reads the hook's input, keeps the few fields that say what happened, and appends them as one
+line in a single ``write`` (appends of one line never interleave). It imports only the
+standard library and always exits 0: a broken hook must never stop the agent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "HOOKS_FILE",
+    "HOOK_EVENTS",
+    "HookSignal",
+    "claude_hook_command",
+    "claude_hook_settings",
+    "read_hook_signals",
+    "write_claude_hook_settings",
+]
+
+HOOKS_FILE = "hooks.jsonl"
+"""The file in the run folder that hooks append to."""
+
+HOOK_EVENTS = ("SessionStart", "Stop", "Notification", "SessionEnd")
+"""The Claude Code hook events scopecraft listens to."""
+
+CLAUDE_SETTINGS_FILE = "claude-settings.json"
+"""Where :func:`write_claude_hook_settings` writes the settings (for ``claude --settings``)."""
+
+_KEPT = ("hook_event_name", "session_id", "message", "notification_type", "reason", "title")
+_MAX_INPUT = 1024 * 1024
+_MAX_FIELD = 2000
+_READ_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class HookSignal:
+    """One hook the agent ran, as read from ``hooks.jsonl``.
+
+    Attributes:
+        event: The hook event (``Stop``, ``Notification``, ``SessionEnd``, ...).
+        agent_session_id: The agent's own session id, when the hook gave it.
+        message: A notification's text, or why a session ended.
+        kind: A notification's type (``permission_prompt``, ``idle_prompt``), if given.
+        fields: Every field kept from the hook's input.
+    """
+
+    event: str
+    agent_session_id: str | None = None
+    message: str = ""
+    kind: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def waiting_for_input(self) -> bool:
+        """True when the agent finished its turn or asks for a person (input or approval)."""
+        return self.event in ("Stop", "Notification")
+
+    def describe(self) -> str:
+        """A one-line account, as the engine logs it on the ``system`` stream."""
+        if self.event == "Stop":
+            text = "agent hook Stop: the agent finished its turn and waits for input"
+        elif self.event == "Notification":
+            text = f"agent hook Notification: {self.message or 'the agent needs attention'}"
+            if self.kind:
+                text += f" ({self.kind})"
+        elif self.event == "SessionEnd":
+            text = f"agent hook SessionEnd: the agent's session ended ({self.message or 'exit'})"
+        elif self.event == "SessionStart":
+            text = "agent hook SessionStart: the agent's session started"
+        else:
+            text = f"agent hook {self.event}"
+        if self.agent_session_id:
+            text += f" [agent session {self.agent_session_id}]"
+        return text
+
+
+def claude_hook_command(events_file: Path, *, python: str | None = None) -> str:
+    """The command line of the hook that appends to ``events_file``.
+
+    Claude Code runs hook commands with a shell, so this is a string; every part of it is
+    ours (the interpreter, this module's path, the file) and quoted with :func:`shlex.quote`.
+    """
+    return shlex.join(
+        [python or sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(events_file)]
+    )
+
+
+def claude_hook_settings(events_file: Path, *, python: str | None = None) -> dict[str, Any]:
+    """Claude Code settings whose hooks append each hook's input to ``events_file``.
+
+    Pass them with ``claude --settings FILE`` (see :func:`write_claude_hook_settings`); they
+    are merged with the user's own settings.
+    """
+    command = claude_hook_command(events_file, python=python)
+    entry = {"hooks": [{"type": "command", "command": command, "timeout": 10}]}
+    return {"hooks": {event: [entry] for event in HOOK_EVENTS}}
+
+
+def write_claude_hook_settings(run_dir: Path, *, python: str | None = None) -> Path:
+    """Write :func:`claude_hook_settings` for ``run_dir/hooks.jsonl`` to a private file.
+
+    Returns:
+        The settings file (``run_dir/claude-settings.json``, mode 0600).
+
+    Raises:
+        OSError: the run folder cannot be written.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = run_dir / CLAUDE_SETTINGS_FILE
+    data = json.dumps(claude_hook_settings(run_dir / HOOKS_FILE, python=python), indent=2)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data + "\n")
+    return path
+
+
+def _signal_from(data: dict[str, Any]) -> HookSignal | None:
+    event = data.get("hook_event_name")
+    if not isinstance(event, str) or not event:
+        return None
+    fields = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    session = fields.get("session_id") or None
+    message = fields.get("message") or fields.get("reason") or ""
+    return HookSignal(
+        event=event,
+        agent_session_id=session,
+        message=" ".join(message.split()),
+        kind=fields.get("notification_type", ""),
+        fields=fields,
+    )
+
+
+def read_hook_signals(path: Path, offset: int = 0) -> tuple[list[HookSignal], int]:
+    """Read the complete lines of a hooks file past ``offset``.
+
+    Returns:
+        The signals read (lines that are not hook objects are skipped) and the new offset.
+    """
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(_READ_LIMIT)
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    signals: list[HookSignal] = []
+    for raw in data[: end + 1].splitlines():
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(item, dict):
+            signal = _signal_from(item)
+            if signal is not None:
+                signals.append(signal)
+    return signals, offset + end + 1
+
+
+def _record(text: str) -> bytes:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = {"hook_event_name": "Unknown"}
+    kept = {
+        key: str(data[key])[:_MAX_FIELD]
+        for key in _KEPT
+        if key in data and isinstance(data[key], str | int | float | bool)
+    }
+    return (json.dumps(kept, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
+
+
+def main(argv: list[str]) -> int:
+    """The hook command: append the hook's input (standard input) to ``argv[0]``."""
+    if len(argv) != 1:
+        return 0
+    try:
+        text = sys.stdin.buffer.read(_MAX_INPUT).decode("utf-8", errors="replace")
+        line = _record(text)
+        fd = os.open(argv[0], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        pass  # never stop the agent over a status line
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

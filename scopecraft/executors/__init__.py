@@ -1,4 +1,9 @@
-"""Executors: where an agent runs (a local process; Docker and tmux as their plugins land)."""
+"""Executors: where an agent runs.
+
+Built-ins: ``docker`` (hardened containers, autonomous and planning sessions), ``tmux``
+(interactive and dispatch sessions a person can attach to) and ``local`` (a detached process
+group in the worktree). Each is imported only when first used.
+"""
 
 from __future__ import annotations
 

@@ -187,6 +187,7 @@ class Engine:
         self._wakes: dict[str, anyio.Event] = {}
         self._waiting: dict[str, str] = {}
         self._index: QueueIndex | None = None
+        self._task_cache: dict[str, tuple[Task, tuple[int, int] | None]] = {}
         self._index_built = 0.0
         self._closed = False
         self._created_by: str | None = None
@@ -363,8 +364,18 @@ class Engine:
         """
         validate_task_id(task_id)
         store = await self._task_store()
-        task: Task = await anyio.to_thread.run_sync(store.get_task, task_id)
-        return task
+        cache = self._task_cache
+
+        def lookup() -> Task:
+            # A task read before is reused while its file is unchanged (same size and time).
+            cached = cache.get(task_id)
+            if cached is not None and _file_stamp(cached[0].path) == cached[1]:
+                return cached[0]
+            found: Task = store.get_task(task_id)
+            cache[task_id] = (found, _file_stamp(found.path))
+            return found
+
+        return await anyio.to_thread.run_sync(lookup)
 
     async def get_task_or_none(self, task_id: str) -> Task | None:
         """Like :meth:`get_task`, but ``None`` when the task is gone."""
@@ -481,7 +492,14 @@ class Engine:
         )
         self._wake(session_id)
         if self._index is not None and any(isinstance(e, _QUEUE_EVENTS) for e in clean_events):
-            self._index.update(await self.storage.get_session(session_id))
+            if isinstance(stored[0], SessionQueued):
+                from ._projection import replay
+
+                fresh = replay(stored)
+                if fresh is not None:
+                    self._index.update(fresh)
+            else:
+                self._index.update(await self.storage.get_session(session_id))
         if total is not None:
             await self._check_cost(session_id)
         return stored
@@ -602,6 +620,92 @@ class Engine:
         task = await self.get_task(task_id)
         if parent_id is not None:
             await self.get_task(parent_id)
+        queued = await self._request_event(
+            task,
+            mode=session_mode,
+            priority=priority,
+            parent_id=parent_id,
+            branch=branch,
+            dangerous=dangerous,
+            executor=executor,
+            agent=agent,
+            model=model,
+            image=image,
+            prompt=prompt,
+            resources=resources,
+            created_by=created_by,
+            budget_usd=budget_usd,
+        )
+        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        (session,) = await self._enqueue([queued], queued_count)
+        self.wake_scheduler()
+        return session
+
+    async def dispatch(
+        self,
+        parent_id: str,
+        *,
+        sequence: int | None = None,
+        mode: SessionMode | str = SessionMode.DISPATCH,
+        **options: Any,
+    ) -> list[Session]:
+        """Start a session for every subtask of a parallel group, in one call.
+
+        Args:
+            parent_id: The parent task.
+            sequence: The group's ``NN``; default the lowest sequence with a subtask that is
+                not done.
+            mode: ``dispatch`` (default; tmux sessions to drop in on) or another mode.
+            **options: Any other :meth:`create_session` argument, applied to every session.
+
+        Returns:
+            The sessions, one per subtask, in subtask order.
+
+        Raises:
+            TaskNotFound: no such parent, or no subtask in that group.
+            RequestRefused: as :meth:`create_session`; then no session is created.
+        """
+        session_mode = _parse_mode(mode)
+        parent = await self.get_task(parent_id)
+        store = await self._task_store()
+        subtasks: list[Task] = await anyio.to_thread.run_sync(store.subtasks, parent.id)
+        if sequence is None:
+            open_ = [t.sequence for t in subtasks if t.sequence is not None and t.status != "done"]
+            sequence = min(open_) if open_ else None
+        group = [t for t in subtasks if sequence is not None and t.sequence == sequence]
+        if not group:
+            raise TaskNotFound(
+                parent_id, hint=f"it has no subtask to dispatch (sequence {sequence})"
+            )
+        events = [
+            await self._request_event(task, mode=session_mode, parent_id=parent.id, **options)
+            for task in group
+        ]
+        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        sessions = await self._enqueue(events, queued_count)
+        self.wake_scheduler()
+        return sessions
+
+    async def _request_event(
+        self,
+        task: Task,
+        *,
+        mode: SessionMode,
+        priority: Priority | str | None = None,
+        parent_id: str | None = None,
+        branch: str | None = None,
+        dangerous: bool = False,
+        executor: str | None = None,
+        agent: str = "claude-code",
+        model: str | None = None,
+        image: str | None = None,
+        prompt: str | None = None,
+        resources: Mapping[str, Any] | Resources | None = None,
+        created_by: str | None = None,
+        budget_usd: float | None = None,
+    ) -> SessionQueued:
+        """Validate a request for ``task`` and return the event that would queue it."""
+        session_mode = mode
         prio = _parse_priority(priority, task)
         if branch is not None:
             validate_branch(branch)
@@ -618,7 +722,7 @@ class Engine:
                 )
             ) from exc
         try:
-            agent_plugin = self.agent(agent)
+            self.agent(agent)
         except PluginError as exc:
             raise RequestRefused(f"cannot use agent {agent!r}: {exc}") from exc
         on_host_ok = os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") == "1"
@@ -645,9 +749,8 @@ class Engine:
             raise RequestRefused("budget_usd must be at least 0")
         limits = self._mode_resources(session_mode, resources)
         binding = await self.worktrees.bind(task, branch=branch)
-        session_id = new_session_id()
-        queued = SessionQueued(
-            session_id=session_id,
+        return SessionQueued(
+            session_id=new_session_id(),
             task_id=task.id,
             parent_id=parent_id,
             mode=session_mode,
@@ -666,17 +769,27 @@ class Engine:
             team=_team_of(task),
             budget_usd=budget_usd,
         )
-        from ._projection import session_from_queued
 
-        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
-        admission = self.policy.admit(session_from_queued(queued), queued=queued_count)
-        _ = agent_plugin
-        first: list[Event] = [queued]
-        if admission.approval is not None:
-            first.append(ApprovalRequested(session_id=session_id, reason=admission.approval))
-        await self.append(session_id, first)
-        self.wake_scheduler()
-        return await self.storage.get_session(session_id)
+    async def _enqueue(self, events: Sequence[SessionQueued], queued_count: int) -> list[Session]:
+        """Admit every request first (all or none), then store each; return the sessions."""
+        from ._projection import replay, session_from_queued
+
+        batches: list[list[Event]] = []
+        for offset, queued in enumerate(events):
+            admission = self.policy.admit(session_from_queued(queued), queued=queued_count + offset)
+            batch: list[Event] = [queued]
+            if admission.approval is not None:
+                batch.append(
+                    ApprovalRequested(session_id=queued.session_id, reason=admission.approval)
+                )
+            batches.append(batch)
+        sessions: list[Session] = []
+        for batch in batches:
+            stored = await self.append(batch[0].session_id, batch)
+            session = replay(stored)
+            assert session is not None
+            sessions.append(session)
+        return sessions
 
     async def get_session(self, session_id: str) -> Session:
         """Return a session.
@@ -1221,6 +1334,14 @@ class Engine:
                 await executor.remove(handle)
             except ScopecraftError as exc:
                 log.warning("cannot reap %s: %s", folder, exc)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 def _tasks_root_of(task_file: Path) -> Path:

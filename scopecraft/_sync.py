@@ -96,6 +96,20 @@ class SyncEngine:
         )
         return result
 
+    def dispatch(
+        self,
+        parent_id: str,
+        *,
+        sequence: int | None = None,
+        mode: SessionMode | str = SessionMode.DISPATCH,
+        **options: Any,
+    ) -> list[Session]:
+        """See :meth:`Engine.dispatch`."""
+        result: list[Session] = self._call(
+            self._engine.dispatch, parent_id, sequence=sequence, mode=mode, **options
+        )
+        return result
+
     def get_session(self, session_id: str) -> Session:
         """See :meth:`Engine.get_session`."""
         result: Session = self._call(self._engine.get_session, session_id)
@@ -155,6 +169,36 @@ class SyncEngine:
     def check_tasks(self) -> list[Any]:
         """See :meth:`Engine.check_tasks`."""
         result: list[Any] = self._call(self._engine.check_tasks)
+        return result
+
+    def resume_session(self, session_id: str) -> Session:
+        """See :meth:`Engine.resume_session`."""
+        result: Session = self._call(self._engine.resume_session, session_id)
+        return result
+
+    def approve_session(self, session_id: str, *, by: str | None = None) -> Session:
+        """See :meth:`Engine.approve_session`."""
+        result: Session = self._call(self._engine.approve_session, session_id, by=by)
+        return result
+
+    def deny_session(self, session_id: str, *, reason: str = "", by: str | None = None) -> Session:
+        """See :meth:`Engine.deny_session`."""
+        result: Session = self._call(self._engine.deny_session, session_id, reason=reason, by=by)
+        return result
+
+    def set_budget(self, session_id: str, budget_usd: float | None) -> Session:
+        """See :meth:`Engine.set_budget`."""
+        result: Session = self._call(self._engine.set_budget, session_id, budget_usd)
+        return result
+
+    def costs(self, *, group_by: str = "task") -> dict[str, float]:
+        """See :meth:`Engine.costs`."""
+        result: dict[str, float] = self._call(self._engine.costs, group_by=group_by)
+        return result
+
+    def write_plan(self, session_id: str) -> list[Task]:
+        """See :meth:`Engine.write_plan`."""
+        result: list[Task] = self._call(self._engine.write_plan, session_id)
         return result
 
     def reconcile(self) -> None:

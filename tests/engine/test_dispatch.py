@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import copy_fixture_tasks, git
 
 import scopecraft
 from scopecraft import Engine, SessionStatus
-from support import copy_fixture_tasks, git
 
 pytestmark = pytest.mark.anyio
 

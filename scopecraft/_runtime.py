@@ -178,6 +178,7 @@ class AttemptRunner:
             in_container=executor.capabilities.isolated,
             prompt_file=prompt_file,
             state_dir=executor.agent_state_dir(state_dir),
+            hooks_file=str(run_dir / "hooks.jsonl") if executor.capabilities.terminal else None,
         )
         command = agent.command(request)
         env = self._agent_env(session, agent, executor, dict(command.env))

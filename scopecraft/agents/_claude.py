@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any, ClassVar
 
 from scopecraft._errors import ConfigError
@@ -396,6 +397,13 @@ class ClaudeCodeAgent:
             options.append("--dangerously-skip-permissions")
         env = {"CLAUDE_CONFIG_DIR": request.state_dir} if request.state_dir else {}
         if request.terminal:
+            if request.hooks_file:
+                # Stop, Notification and SessionEnd hooks append to a file the engine watches:
+                # status from structured signals, never from the screen.
+                from ..executors._tmux_hooks import claude_hook_settings
+
+                settings = claude_hook_settings(Path(request.hooks_file))
+                options += ["--settings", json.dumps(settings, separators=(",", ":"))]
             tail = prompt_tail(check_argv_prompt(request.prompt, self.name))
             return AgentCommand(argv=(self._executable, *options, *tail), env=env)
         argv = (

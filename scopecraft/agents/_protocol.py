@@ -31,6 +31,8 @@ class AgentRequest:
         state_dir: A folder kept for this session across attempts, where the agent keeps its
             own state (what ``--resume`` needs), as the agent sees it; ``None`` for the
             agent's default.
+        hooks_file: A file the engine watches for the agent's lifecycle hooks (JSON lines),
+            for agents that offer hooks; ``None`` when nobody watches.
     """
 
     mode: SessionMode
@@ -43,6 +45,7 @@ class AgentRequest:
     in_container: bool = False
     prompt_file: str | None = None
     state_dir: str | None = None
+    hooks_file: str | None = None
 
 
 @attrs.frozen

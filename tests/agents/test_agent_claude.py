@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -397,3 +398,24 @@ def test_parser_never_raises(lines: list[str], exit_code: int) -> None:
     parsed = parse_lines(ClaudeStreamParser("s"), lines, exit_code=exit_code)
     assert parsed.outcome is not None
     assert all(e.session_id == "s" for e in parsed.events)
+
+
+def test_terminal_command_wires_hooks_when_watched(tmp_path: Path) -> None:
+    """In a terminal with a hooks file, Claude gets ``--settings`` whose Stop, Notification
+    and SessionEnd hooks append to that file; without one, no settings are passed."""
+    hooks = tmp_path / "hooks.jsonl"
+    request = AgentRequest(
+        mode=SessionMode.INTERACTIVE,
+        prompt="hello",
+        workdir=str(tmp_path),
+        terminal=True,
+        hooks_file=str(hooks),
+    )
+    argv = ClaudeCodeAgent().command(request).argv
+    settings = json.loads(argv[argv.index("--settings") + 1])
+    assert {"Stop", "Notification", "SessionEnd"} <= set(settings["hooks"])
+    assert str(hooks) in json.dumps(settings)
+    plain = ClaudeCodeAgent().command(
+        AgentRequest(mode=SessionMode.INTERACTIVE, prompt="hello", workdir=".", terminal=True)
+    )
+    assert "--settings" not in plain.argv

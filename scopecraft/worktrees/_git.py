@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -27,14 +26,17 @@ from .._names import validate_branch, validate_task_id
 from ._binding import BranchTemplate, check_path_template, render_worktree_path
 from ._cleanup import decide, sessions_on
 from ._errors import WorktreeConflict, WorktreeLocked
+from ._gitcli import commit_all, dirty_files, run_git, unique_commits
 from ._inspect import (
-    SETUP_MARK,
     AdminEntry,
     admin_entries,
+    discard_half_made,
     inspect_slot,
     last_activity,
     open_repo,
-    read_text,
+    prune_entry,
+    unlock_if_ours,
+    write_setup_mark,
 )
 from ._locks import env_lock, parse_owner, prepare_reason
 from ._protocol import (
@@ -56,81 +58,41 @@ log = logging.getLogger("scopecraft.worktrees")
 
 _T = TypeVar("_T")
 
-_FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "scopecraft",
-    "GIT_AUTHOR_EMAIL": "scopecraft@localhost",
-    "GIT_COMMITTER_NAME": "scopecraft",
-    "GIT_COMMITTER_EMAIL": "scopecraft@localhost",
-}
-
 DEFAULT_PAUSE_MESSAGE = "scopecraft: pause {env_id}: work in progress, saved before removing"
 """The message of the commit that keeps a paused worktree's uncommitted work."""
-
-
-async def run_git(
-    *args: str, cwd: Path, env: Mapping[str, str] | None = None, check: bool = True
-) -> str:
-    """Run ``git`` with an argv list in ``cwd`` and return its standard output.
-
-    Args:
-        *args: git's arguments (never a shell string).
-        cwd: The folder to run in.
-        env: Extra environment variables.
-        check: Raise when git exits non-zero.
-
-    Returns:
-        git's standard output, decoded.
-
-    Raises:
-        GitError: git exited non-zero (with ``check``), carrying git's own message.
-    """
-    full_env = dict(os.environ)
-    full_env["GIT_TERMINAL_PROMPT"] = "0"
-    full_env["LC_ALL"] = "C"
-    if env:
-        full_env.update(env)
-    result = await anyio.run_process(["git", *args], cwd=cwd, env=full_env, check=False)
-    if check and result.returncode != 0:
-        message = result.stderr.decode(errors="replace").strip() or "no message"
-        shown = " ".join(a for a in args[:4] if not a.startswith("checkout.workers"))
-        raise GitError(f"git {shown} failed in {cwd}: {message}")
-    return result.stdout.decode(errors="replace")
 
 
 def _inside(root: Path, path: Path) -> bool:
     return root in path.parents
 
 
-def _discard(entry: AdminEntry, path: Path) -> None:
-    """Remove a half-made worktree (folder and record); only for a dead prepare's own."""
-    shutil.rmtree(path, ignore_errors=True)
-    shutil.rmtree(entry.admin, ignore_errors=True)
+_MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
 
 
-def _prune(entry: AdminEntry) -> None:
-    """Forget a registered worktree whose folder is gone (what ``git worktree prune`` does)."""
-    shutil.rmtree(entry.admin, ignore_errors=True)
+def auto_workers(folder: Path) -> int:
+    """Choose ``checkout.workers`` for worktrees created under ``folder``.
 
+    Args:
+        folder: The worktree root (resolved; it need not exist yet).
 
-def _admin_of(path: Path) -> Path | None:
-    text = read_text(path / ".git")
-    if text and text.startswith("gitdir: "):
-        return Path(text[len("gitdir: ") :])
-    return None
+    Returns:
+        1 on a memory file system or a single CPU, else the CPU count (at most 8).
+    """
+    import psutil
 
-
-def _unlock_if_ours(path: Path, reason: str) -> None:
-    # Removing `locked` is what `git worktree unlock` does; doing it here saves a process,
-    # and checking the reason first never drops a lock someone else put there meanwhile.
-    admin = _admin_of(path)
-    if admin is not None and read_text(admin / "locked") == reason:
-        (admin / "locked").unlink(missing_ok=True)
-
-
-def _write_mark(path: Path, fingerprint: str) -> None:
-    admin = _admin_of(path)
-    if admin is not None:
-        (admin / SETUP_MARK).write_text(fingerprint + "\n", encoding="utf-8")
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    mount, kind = Path("/"), ""
+    try:
+        partitions = psutil.disk_partitions(all=True)
+    except (OSError, psutil.Error):
+        partitions = []
+    for part in partitions:
+        point = Path(part.mountpoint)
+        if (point == folder or point in folder.parents) and len(point.parts) >= len(mount.parts):
+            mount, kind = point, part.fstype
+    return 1 if kind in _MEMORY_FILE_SYSTEMS else min(cpus, 8)
 
 
 class GitWorktreeOrchestrator:
@@ -151,8 +113,8 @@ class GitWorktreeOrchestrator:
         base: What new branches start from (default: the default branch's tip).
         setup: What to do in each new worktree (copy ignored files, run an argv); a
             :class:`WorktreeSetup` or a mapping of its fields.
-        checkout_workers: git's ``checkout.workers`` for new worktrees (default: the number
-            of CPUs, at most 8; 1 checks out sequentially).
+        checkout_workers: git's ``checkout.workers`` for new worktrees; by default chosen
+            from the worktree root's file system (see :meth:`checkout_workers`).
         lock_timeout: Seconds to wait for another process preparing the same environment.
         pause_message: The message of a pause's work-in-progress commit (``{env_id}``,
             ``{branch}`` are filled in).
@@ -182,8 +144,7 @@ class GitWorktreeOrchestrator:
         if setup is not None and not isinstance(setup, WorktreeSetup):
             setup = WorktreeSetup.model_validate(dict(setup))
         self._setup = setup if setup and (setup.copy_files or setup.command) else None
-        workers = checkout_workers if checkout_workers is not None else (os.cpu_count() or 1)
-        self._workers = max(1, min(workers, 8))
+        self._workers = max(1, min(checkout_workers, 64)) if checkout_workers else None
         self._lock_timeout = lock_timeout
         self._pause_message = pause_message
         self._info: RepoInfo | None = None
@@ -263,6 +224,21 @@ class GitWorktreeOrchestrator:
             self._root = await self._thread(root.resolve)
         return self._root
 
+    async def checkout_workers(self) -> int:
+        """Return how many parallel workers check out a new worktree.
+
+        Parallel checkout hides the latency of writing many files to a disk; on a memory file
+        system (tmpfs) there is none to hide and the workers only compete for the CPU, so the
+        default is one worker there and on a single CPU, else the number of CPUs (at most 8).
+        ``benchmarks/worktrees.py`` measures both on the folder it is given.
+
+        Raises:
+            GitError: not a git repository.
+        """
+        if self._workers is None:
+            self._workers = await self._thread(auto_workers, await self.worktree_root())
+        return self._workers
+
     async def _default_branch(self, root: Path) -> str:
         ref = await run_git(
             "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", cwd=root, check=False
@@ -318,7 +294,9 @@ class GitWorktreeOrchestrator:
         name = validate_branch(branch) if branch is not None else self._branches.render(env_id)
         info = await self.repo_info()
         root = await self.worktree_root()
-        path = render_worktree_path(root, self._path_template, env_id, info.root.name)
+        path = await self._thread(
+            render_worktree_path, root, self._path_template, env_id, info.root.name
+        )
         binding = WorktreeBinding(env_id=env_id, branch=name, path=path)
         self._refuse_main(binding, info)
         return binding
@@ -449,7 +427,7 @@ class GitWorktreeOrchestrator:
         ):
             owner = parse_owner(entry.locked)
             log.warning("taking over %s, left half-made by %s", path, entry.locked)
-            await self._thread(_discard, entry, path)
+            await self._thread(discard_half_made, entry, path)
             repaired.append(
                 f"re-created the worktree left half-made by process {owner.pid if owner else '?'}"
             )
@@ -467,7 +445,7 @@ class GitWorktreeOrchestrator:
             )
         if entry is not None:
             log.info("pruning the record of %s, whose folder was deleted", path)
-            await self._thread(_prune, entry)
+            await self._thread(prune_entry, entry)
             repaired.append("pruned the record of a worktree whose folder was deleted")
         if slot.exists and not slot.empty and entry is None and not repaired:
             raise WorktreeConflict(
@@ -481,7 +459,7 @@ class GitWorktreeOrchestrator:
         reason = await self._own_reason()
         argv = [
             "-c",
-            f"checkout.workers={self._workers}",
+            f"checkout.workers={await self.checkout_workers()}",
             "worktree",
             "add",
             "--quiet",
@@ -497,7 +475,7 @@ class GitWorktreeOrchestrator:
             argv += ["--", str(path), binding.branch]
         await self._thread(lambda: path.parent.mkdir(parents=True, exist_ok=True))
         await run_git(*argv, cwd=info.root)
-        await self._thread(_unlock_if_ours, path, reason)
+        await self._thread(unlock_if_ours, path, reason)
         log.info("created worktree %s on %s", path, binding.branch)
         setup = await self._setup_if_needed(binding, info, None)
         return PreparedWorktree(
@@ -530,7 +508,7 @@ class GitWorktreeOrchestrator:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(4)
         result = await run_setup(self._setup, binding, info.root, self._limiter)
-        await self._thread(_write_mark, binding.path, fingerprint)
+        await self._thread(write_setup_mark, binding.path, fingerprint)
         return result
 
     # -- recording, pausing --------------------------------------------------------------------
@@ -556,7 +534,7 @@ class GitWorktreeOrchestrator:
                 f"refusing to commit in the main worktree {info.root}; sessions record "
                 "their changes in their own worktree"
             )
-        committed = await self._commit_all(resolved, message)
+        committed = await commit_all(resolved, message)
         head = (await run_git("rev-parse", "HEAD", cwd=resolved)).strip()
         base = (
             await run_git("merge-base", info.default_branch, "HEAD", cwd=resolved, check=False)
@@ -580,20 +558,6 @@ class GitWorktreeOrchestrator:
             insertions=insertions,
             deletions=deletions,
         )
-
-    async def _commit_all(self, path: Path, message: str) -> bool:
-        status = await run_git("status", "--porcelain", cwd=path)
-        if not status.strip():
-            return False
-        await run_git("add", "-A", cwd=path)
-        identity = await self._identity_env(path)
-        await run_git("commit", "--no-verify", "-q", "-m", message, cwd=path, env=identity)
-        return True
-
-    @staticmethod
-    async def _identity_env(path: Path) -> dict[str, str]:
-        email = (await run_git("config", "--get", "user.email", cwd=path, check=False)).strip()
-        return {} if email else dict(_FALLBACK_IDENTITY)
 
     async def pause(
         self, binding: WorktreeBinding, *, message: str | None = None
@@ -636,17 +600,17 @@ class GitWorktreeOrchestrator:
                     entry.locked,
                 )
             if entry.locked is not None and await self._stale(entry, binding, slot.exists):
-                await self._thread(_discard, entry, binding.path)
+                await self._thread(discard_half_made, entry, binding.path)
                 return PausedWorktree(binding, slot.branch_oid, committed=False, removed=True)
             if not slot.exists:
-                await self._thread(_prune, entry)
+                await self._thread(prune_entry, entry)
                 return PausedWorktree(binding, slot.branch_oid, committed=False, removed=False)
             if entry.branch != binding.branch:
                 raise WorktreeConflict(
                     f"the worktree {binding.path} is on {entry.branch or '(detached)'}, not "
                     f"{binding.branch}; nothing paused"
                 )
-            committed = await self._commit_all(binding.path, text)
+            committed = await commit_all(binding.path, text)
             head = (await run_git("rev-parse", "HEAD", cwd=binding.path)).strip()
             await run_git("worktree", "remove", "--", str(binding.path), cwd=info.root)
             log.info("paused %s at %s (committed: %s)", binding.path, head[:12], committed)
@@ -716,11 +680,11 @@ class GitWorktreeOrchestrator:
             # Read the index's change time before `git status` can refresh it.
             activity = await self._thread(last_activity, common, entry)
             if exists:
-                dirty = await self._dirty_files(entry.path)
+                dirty = await dirty_files(entry.path)
                 out = await run_git("rev-parse", "-q", "HEAD", cwd=entry.path, check=False)
                 head = out.strip() or None
             if entry.branch is not None:
-                unique = await self._unique_commits(entry.branch, info)
+                unique = await unique_commits(entry.branch, info.default_branch, info.root)
         return WorktreeStatus(
             env_id=self._env_of(entry),
             branch=entry.branch,
@@ -732,31 +696,6 @@ class GitWorktreeOrchestrator:
             locked=entry.locked,
             last_activity=activity,
         )
-
-    @staticmethod
-    async def _dirty_files(path: Path) -> int | None:
-        try:
-            out = await run_git(
-                "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", cwd=path
-            )
-        except GitError:
-            return None
-        return sum(1 for line in out.splitlines() if line.strip())
-
-    @staticmethod
-    async def _unique_commits(branch: str, info: RepoInfo) -> int | None:
-        out = await run_git(
-            "rev-list",
-            "--count",
-            f"refs/heads/{branch}",
-            "--not",
-            f"refs/heads/{info.default_branch}",
-            "--remotes",
-            "--",
-            cwd=info.root,
-            check=False,
-        )
-        return int(out.strip()) if out.strip().isdigit() else None
 
     async def cleanup(
         self,
@@ -821,14 +760,14 @@ class GitWorktreeOrchestrator:
             if entry.locked is not None:
                 raise WorktreeLocked(f"{status.path} is locked ({entry.locked})", entry.locked)
             if await self._thread(status.path.is_dir):
-                dirty = await self._dirty_files(status.path)
+                dirty = await dirty_files(status.path)
                 if dirty != 0:
                     raise WorktreeConflict(f"{status.path} has uncommitted changes now")
                 await run_git("worktree", "remove", "--", str(status.path), cwd=info.root)
             else:
-                await self._thread(_prune, entry)
+                await self._thread(prune_entry, entry)
             if delete_branch and entry.branch is not None:
-                if await self._unique_commits(entry.branch, info) != 0:
+                if await unique_commits(entry.branch, info.default_branch, info.root) != 0:
                     raise WorktreeConflict(f"{entry.branch} gained commits; branch kept")
                 oid = (
                     await run_git(

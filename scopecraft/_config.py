@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._models import SessionMode
+from .worktrees._protocol import CleanupPolicy
+from .worktrees._setup import WorktreeSetup
 
 __all__ = ["EngineConfig", "ResourceLimits", "default_home"]
 
@@ -43,6 +45,24 @@ class EngineConfig(BaseModel):
     )
     base: str | None = Field(
         default=None, description="What new branches start from; default the default branch."
+    )
+    worktree_template: str = Field(
+        default="{env_id}", description="Worktree folder name under the root, with `{env_id}`."
+    )
+    worktree_setup: WorktreeSetup | None = Field(
+        default=None,
+        description="Ignored files to copy into a new worktree and a setup argv to run there.",
+    )
+    checkout_workers: int | None = Field(
+        default=None, ge=1, description="git's parallel checkout workers; default by disk."
+    )
+    cleanup: CleanupPolicy = Field(
+        default_factory=CleanupPolicy,
+        description="When worktrees are removed: never (default), on_success or expiry.",
+    )
+    archive_history: bool = Field(
+        default=True,
+        description="Archive each ended session's record on refs/scopecraft/history.",
     )
     task_layout: Literal["auto", "repo", "central"] = Field(
         default="auto", description="Where task files live; auto picks `.tasks/` when present."

@@ -13,7 +13,8 @@ Four families:
   :class:`SessionRetryScheduled`, :class:`SessionWaiting`, :class:`BudgetChanged`;
 * task progress: :class:`TaskStatusChanged`, :class:`AgentMessage`, :class:`ToolUsed`,
   :class:`CostReported`, :class:`LogLineWritten`, :class:`AgentSessionIdentified`,
-  :class:`WorktreePrepared`, :class:`ChangesRecorded`, :class:`ArtifactStored`;
+  :class:`WorktreePrepared`, :class:`WorktreeSetupRan`, :class:`ChangesRecorded`,
+  :class:`ArtifactStored`;
 * system health: :class:`QueueDepthReported`, :class:`ResourceUsageReported`,
   :class:`ErrorOccurred`;
 * human interactions: :class:`FeedbackGiven`, :class:`ApprovalRequested`,
@@ -61,6 +62,8 @@ __all__ = [
     "SessionWaiting",
     "TaskStatusChanged",
     "ToolUsed",
+    "WorktreePrepared",
+    "WorktreeSetupRan",
     "event_from_json",
     "parse_event",
 ]
@@ -260,13 +263,25 @@ class AgentSessionIdentified(BaseEvent):
 
 
 class WorktreePrepared(BaseEvent):
-    """The session's worktree is ready."""
+    """The session's worktree is ready (``repaired`` says what was mended, if anything)."""
 
     type: Literal["worktree_prepared"] = "worktree_prepared"
     branch: str
     worktree_path: str
     created: bool
     base: str | None = None
+    repaired: str | None = None
+
+
+class WorktreeSetupRan(BaseEvent):
+    """The worktree's setup ran: files copied from the main worktree and the setup argv."""
+
+    type: Literal["worktree_setup_ran"] = "worktree_setup_ran"
+    copied: list[str] = Field(default_factory=list)
+    skipped: list[str] = Field(default_factory=list)
+    command: list[str] | None = None
+    exit_code: int | None = None
+    output: str = ""
 
 
 class ChangesRecorded(BaseEvent):
@@ -372,6 +387,7 @@ Event = Annotated[
     | LogLineWritten
     | AgentSessionIdentified
     | WorktreePrepared
+    | WorktreeSetupRan
     | ChangesRecorded
     | ArtifactStored
     | QueueDepthReported

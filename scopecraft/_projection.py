@@ -48,6 +48,7 @@ PASSIVE_EVENT_TYPES = frozenset(
         "feedback_given",
         "session_waiting",
         "task_status_changed",
+        "worktree_setup_ran",
     }
 )
 """Event types whose fold changes nothing but ``last_seq`` and ``updated_at`` (a test holds

@@ -35,6 +35,7 @@ from ._events import (
     SessionStarting,
     TaskStatusChanged,
     WorktreePrepared,
+    WorktreeSetupRan,
 )
 from ._models import Session, SessionMode, SessionStatus, Task, utcnow
 from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
@@ -46,6 +47,7 @@ from .executors._protocol import (
     RuntimeStatus,
 )
 from .storage._protocol import LogLine
+from .worktrees._protocol import SetupResult
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -144,20 +146,30 @@ class AttemptRunner:
         agent = engine.agent(session.agent)
         task = await engine.get_task(session.task_id)
         binding = await engine.binding_for(session, task)
-        prepared = await engine.worktrees.prepare(binding)
-        if prepared.created or attempt == 1:
-            await engine.append(
-                session.id,
-                [
-                    WorktreePrepared(
-                        session_id=session.id,
-                        branch=binding.branch,
-                        worktree_path=str(binding.path),
-                        created=prepared.created,
-                        base=prepared.base,
-                    )
-                ],
+        from .worktrees import WorktreeSetupFailed
+
+        try:
+            prepared = await engine.worktrees.prepare(binding)
+        except WorktreeSetupFailed as exc:
+            # The setup's own output says why; record it, then fail the attempt with it.
+            await engine.append(session.id, [_setup_event(session.id, exc.result)])
+            raise
+        events: list[Event] = []
+        if prepared.created or prepared.repaired or attempt == 1:
+            events.append(
+                WorktreePrepared(
+                    session_id=session.id,
+                    branch=binding.branch,
+                    worktree_path=str(binding.path),
+                    created=prepared.created,
+                    base=prepared.base,
+                    repaired=prepared.repaired,
+                )
             )
+        if prepared.setup is not None:
+            events.append(_setup_event(session.id, prepared.setup))
+        if events:
+            await engine.append(session.id, events)
         prompt, resume_id = await self._prompt_for(session, task, agent)
         state_dir = self.state_dir(session.id)
         run_dir = self.run_dir(session.id, attempt)
@@ -422,7 +434,17 @@ class AttemptRunner:
             events.append(terminal)
             if isinstance(terminal, SessionFailed):
                 events.extend(self._retry(session, terminal))
+        ends = terminal is not None and not isinstance(
+            events[-1], SessionContinued | SessionRetryScheduled
+        )
+        if ends and not session.is_terminal:
+            # Archived before the end is stored: whoever sees the session ended sees its record.
+            await engine.archive_session(session_id, events)
         await engine.append(session_id, events)
+        if session.is_terminal and session.attempt == handle.attempt:
+            await engine.archive_session(session_id)  # cancelled while it ran: now complete
+        if ends or session.is_terminal:
+            await engine.session_ended(session_id)
         if isinstance(terminal, SessionCompleted | SessionFailed):
             await self._continue_if_feedback(session_id, handle.attempt)
         if events and isinstance(events[-1], SessionRetryScheduled):
@@ -604,6 +626,17 @@ def _outcome_event(
             retryable=outcome.retryable,
         ),
         f"failed: {reason}",
+    )
+
+
+def _setup_event(session_id: str, result: SetupResult) -> WorktreeSetupRan:
+    return WorktreeSetupRan(
+        session_id=session_id,
+        copied=list(result.copied),
+        skipped=list(result.skipped),
+        command=list(result.command) if result.command else None,
+        exit_code=result.exit_code,
+        output=result.output[-20_000:],
     )
 
 

@@ -48,6 +48,7 @@ _PASSIVE_SAMPLES: dict[str, dict[str, object]] = {
     "feedback_given": {"text": "more"},
     "session_waiting": {"reason": "limit_reached"},
     "task_status_changed": {"task_id": "t-01A", "status": "done"},
+    "worktree_setup_ran": {"copied": [".env"]},
 }
 
 

@@ -29,7 +29,9 @@ def lint(session: nox.Session) -> None:
 def typing(session: nox.Session) -> None:
     """mypy --strict on the package and the tests."""
     session.install("-e", ".[dev]")
-    session.run("mypy", "scopecraft", "tests")
+    session.run(
+        "mypy", "scopecraft", "tests", "examples/run_session.py", "examples/echo-executor/src"
+    )
 
 
 @nox.session

@@ -13,19 +13,31 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ._common import (
-    CliState,
-    ExitCode,
-    configure_logging,
-    handle_exception,
-    state_of,
-)
+from ._common import CliState, ExitCode, handle_exception, state_of
 
 __all__ = ["app"]
 
 
+_HOISTED = ("--json", "--debug")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move ``--json`` and ``--debug`` given after a command to the front, where the root
+    command reads them (``scopecraft session list --json`` works); ``--`` ends the search."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in _HOISTED]
+    if not flags:
+        return args
+    rest = [a for a in args[:end] if a not in _HOISTED]
+    return [*dict.fromkeys(flags), *rest, *args[end:]]
+
+
 class ScopecraftGroup(TyperGroup):
-    """The root command: turns every error into a one-line message and an exit code."""
+    """The root command: global flags anywhere, and every error as one line and an exit code."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        """Parse the root's options, with ``--json``/``--debug`` accepted after a command."""
+        return super().parse_args(ctx, hoist_global_flags(args))
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Run the command; scopecraft errors become ``error: ...`` and an exit code."""
@@ -101,6 +113,8 @@ def _global_options(
     ] = False,
 ) -> None:
     """Run AI coding agents as durable sessions bound to tasks and git worktrees."""
+    from ._logging import configure_logging
+
     ctx.obj = CliState(repo=repo, home=home, json=json, debug=debug)
     configure_logging(debug)
 

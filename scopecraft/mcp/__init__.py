@@ -1,0 +1,51 @@
+"""scopecraft's MCP server: session and queue tools over one engine, for MCP clients.
+
+Run it with ``scopecraft mcp`` or ``python -m scopecraft.mcp`` (standard input and output);
+Claude Code, Claude Desktop and other MCP clients start it as a subprocess. The tools mirror
+the engine's methods one to one: ``session_create``, ``session_list``, ``session_get``,
+``session_cancel``, ``session_continue``, ``session_logs``, plus ``task_list``,
+``queue_status`` and ``costs``. Needs the ``mcp`` extra (``pip install 'scopecraft[mcp]'``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._server import INSTRUCTIONS, call_tool, create_server, serve_stdio, tool_definitions
+from ._tools import TOOLS
+
+if TYPE_CHECKING:
+    from .._config import EngineConfig
+
+__all__ = [
+    "INSTRUCTIONS",
+    "TOOLS",
+    "call_tool",
+    "create_server",
+    "run_stdio",
+    "serve_stdio",
+    "tool_definitions",
+]
+
+
+def run_stdio(
+    repo: str | os.PathLike[str] = ".",
+    *,
+    home: str | os.PathLike[str] | None = None,
+    config: EngineConfig | Mapping[str, Any] | None = None,
+) -> None:
+    """Serve the MCP tools on standard input and output until the client disconnects.
+
+    Args:
+        repo: Any folder of the git repository whose tasks the tools run.
+        home: The state folder (default ``$SCOPECRAFT_HOME`` or ``~/.scopecraft``).
+        config: Engine configuration.
+    """
+    import anyio
+
+    async def main() -> None:
+        await serve_stdio(repo, home=home, config=config)
+
+    anyio.run(main)

@@ -65,6 +65,21 @@ class _Agents:
         return await self.executor.read_output(self.target, self.cursor)
 
 
+def _settle(log: Path, *, quiet: float = 0.5, limit: float = 20.0) -> None:
+    """Wait until the bystander has said it is ready and its terminal has gone quiet, so that
+    only what the test sends could change its log afterwards."""
+    deadline = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        size = log.stat().st_size if log.exists() else -1
+        if size != last:
+            last, since = size, time.monotonic()
+        elif b"ready" in log.read_bytes() and time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the bystander's terminal never settled ({log})")
+
+
 def _texts(lines: Any) -> list[str]:
     out: list[str] = []
     for line in lines:
@@ -90,6 +105,7 @@ def agents(tmp_path: Path) -> Iterator[_Agents]:
         )
         state = _Agents(portal, executor, target, bystander, tmp_path / "CANARY")
         state.messages_after_sync("ready")
+        _settle(bystander.run_dir / PANE_LOG)
         yield state
         for handle in (target, bystander):
             portal.call(partial(executor.stop, handle, grace=1))

@@ -72,9 +72,9 @@ def git(*args: str, cwd: Path) -> None:
     subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True)
 
 
-def subtask_id(n: int) -> str:
-    """The id of the parent's ``n``-th subtask; all share sequence 01 (they run in parallel)."""
-    return f"01_part{n}-01B"
+def subtask_id(n: int, sequence: int = 1) -> str:
+    """The id of the parent's ``n``-th subtask; the dispatched ones share sequence 01."""
+    return f"{sequence:02d}_part{n}-01B"
 
 
 def make_repository(root: Path, subtasks: int) -> Path:
@@ -86,9 +86,12 @@ def make_repository(root: Path, subtasks: int) -> Path:
     (repo / "README.md").write_text("# bench\n")
     (current / "start-01A.task.md").write_text(TASK.format(title="Start"))
     (current / PARENT / "_overview.md").write_text(TASK.format(title="Batch"))
-    for n in range(subtasks + 1):  # one more, to prepare the shared worktree
+    for n in range(subtasks):
         path = current / PARENT / f"{subtask_id(n)}.task.md"
         path.write_text(TASK.format(title=f"Part {n}"))
+    # One more in its own group, to prepare the shared worktree before the measure.
+    warm = current / PARENT / f"{subtask_id(subtasks, sequence=2)}.task.md"
+    warm.write_text(TASK.format(title="Warm-up"))
     git("add", "-A", cwd=repo)
     git("commit", "-q", "-m", "bench", cwd=repo)
     return repo
@@ -188,18 +191,16 @@ async def start_latency(
 
 
 async def dispatch(engine: Engine, sessions: int) -> tuple[float, int]:
-    """Seconds from the first ``create_session`` until all ``sessions`` have started."""
+    """Seconds from one ``Engine.dispatch`` call until all ``sessions`` have started."""
     warm = await engine.create_session(
-        subtask_id(sessions), mode="dispatch", executor="tmux", agent="fake"
+        subtask_id(sessions, sequence=2), mode="dispatch", executor="tmux", agent="fake"
     )
     await started_at(engine, warm.id)
     await engine.cancel_session(warm.id)
     await engine.wait(warm.id, timeout=60)
     t0 = time.time()
-    created = [
-        await engine.create_session(subtask_id(n), mode="dispatch", executor="tmux", agent="fake")
-        for n in range(sessions)
-    ]
+    created = await engine.dispatch(PARENT, sequence=1, executor="tmux", agent="fake")
+    assert len(created) == sessions
     last = max([await started_at(engine, s.id) for s in created])
     elapsed = last - t0
     running = 0

@@ -1424,9 +1424,35 @@ class Engine:
                     session_id,
                     [SessionWaiting(session_id=session_id, reason=reason, detail=detail)],
                 )
-        for session_id in schedule.start:
+        # A session whose previous attempt is still being wound up here waits a pass.
+        starting = [sid for sid in schedule.start if sid not in self._supervised]
+        if not starting:
+            return
+        from ._runtime import runtime_name
+
+        # One transaction records the intent of every decision of this pass; each launch
+        # then finds its session `starting` and goes on from there.
+        intents: list[tuple[str, list[Event]]] = []
+        for session_id in starting:
+            queued_session = index.get(session_id)
+            attempt = queued_session.attempt if queued_session is not None else 1
+            intents.append(
+                (
+                    session_id,
+                    [
+                        SessionStarting(
+                            session_id=session_id,
+                            attempt=attempt,
+                            runtime_name=runtime_name(session_id, attempt),
+                        )
+                    ],
+                )
+            )
             self._waiting.pop(session_id, None)
             index.remove(session_id)
+        await self.storage.append_batch(intents)
+        for session_id in starting:
+            self._wake(session_id)
             self._spawn(tg, session_id, launch=True)
 
     def _spawn(

@@ -111,6 +111,24 @@ class StorageAdapter(Protocol):
         """
         ...
 
+    async def append_batch(self, batch: Sequence[tuple[str, Sequence[Event]]]) -> list[list[Event]]:
+        """Append events of several sessions in one transaction: all of them or none.
+
+        What the scheduler uses to record the intents of one pass's decisions at once.
+
+        Args:
+            batch: ``(session_id, events)`` pairs, each as :meth:`append` takes them.
+
+        Returns:
+            The stored events of each pair, in the batch's order.
+
+        Raises:
+            DuplicateSession: a second ``session_queued`` for an existing session.
+            InvalidTransition: an event other than ``session_queued`` for an unknown session.
+            StorageBusy: the store stayed locked past every retry.
+        """
+        ...
+
     async def get_session(self, session_id: str) -> Session:
         """Return a session's current projection.
 

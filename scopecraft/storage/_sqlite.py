@@ -275,6 +275,36 @@ class SqliteStorage:
         )
         return await self._run(functools.partial(self._append_sync, work))
 
+    async def append_batch(self, batch: Sequence[tuple[str, Sequence[Event]]]) -> list[list[Event]]:
+        """Append events of several sessions in one transaction: all of them or none.
+
+        Raises:
+            DuplicateSession: a second ``session_queued`` for an existing session.
+            InvalidTransition: an event other than ``session_queued`` for an unknown session.
+            StorageBusy: the store stayed locked past every retry.
+            StorageError: SQLite failed otherwise.
+        """
+        items = [(session_id, tuple(events)) for session_id, events in batch]
+        if not any(events for _, events in items):
+            return [[] for _ in items]
+
+        def work(conn: sqlite3.Connection) -> list[tuple[Session | None, list[Event]]]:
+            return [
+                self._append_tx(session_id, events, (), None, None, False, conn)
+                if events
+                else (None, [])
+                for session_id, events in items
+            ]
+
+        def run() -> list[list[Event]]:
+            results = self._db.run(work, write=True)
+            for session, _ in results:
+                if session is not None:
+                    self._remember(session)
+            return [stored for _, stored in results]
+
+        return await self._run(run)
+
     def _append_sync(
         self, work: Callable[[sqlite3.Connection], tuple[Session | None, list[Event]]]
     ) -> list[Event]:

@@ -84,6 +84,44 @@ class MemoryStorage:
         if not self._open:
             raise StorageError(f"{self!r} is not open; call open() first")
 
+    async def append_batch(self, batch: Sequence[tuple[str, Sequence[Event]]]) -> list[list[Event]]:
+        """Append events of several sessions at once: all of them or none.
+
+        Raises:
+            DuplicateSession: a second ``session_queued`` for an existing session.
+            InvalidTransition: an event other than ``session_queued`` for an unknown session.
+            StorageError: the store is not open.
+        """
+        async with self._lock:
+            self._check_open()
+            # Fold everything on the side first; change nothing until all of it succeeded.
+            sessions: dict[str, Session | None] = {}
+            seqs: dict[str, int] = {}
+            folded: list[tuple[str, Session | None, list[Event]]] = []
+            for session_id, events in batch:
+                if session_id not in sessions:
+                    stream = self._by_session.get(session_id, [])
+                    sessions[session_id] = self._sessions.get(session_id)
+                    seqs[session_id] = stream[-1].event.seq if stream else 0
+                session, stored = fold_events(
+                    session_id, sessions[session_id], tuple(events), seqs[session_id]
+                )
+                if stored:
+                    sessions[session_id] = session
+                    seqs[session_id] = stored[-1].seq
+                folded.append((session_id, session, stored))
+            results: list[list[Event]] = []
+            for session_id, session, stored in folded:
+                if stored:
+                    position = self._events[-1].position if self._events else 0
+                    records = [StoredEvent(position + i, e) for i, e in enumerate(stored, start=1)]
+                    self._events.extend(records)
+                    self._by_session.setdefault(session_id, []).extend(records)
+                    if session is not None and session_id != ENGINE_STREAM:
+                        self._sessions[session_id] = session
+                results.append(stored)
+            return results
+
     async def append(
         self,
         session_id: str,

@@ -457,6 +457,39 @@ class StorageContract:
         stored = await storage.append(sid, [_message(sid, "next")])
         assert [e.seq for e in stored] == [2]
 
+    @pytest.mark.anyio
+    async def test_append_batch_stores_several_sessions_at_once(
+        self, storage: StorageAdapter
+    ) -> None:
+        """A batch appends to several sessions, each with its own next seqs; the same
+        session twice in one batch gets consecutive seqs."""
+        a, b = new_session_id(), new_session_id()
+        await storage.append(a, [queued_event(a)])
+        stored = await storage.append_batch(
+            [
+                (a, [_message(a, "one")]),
+                (b, [queued_event(b), _message(b, "two")]),
+                (a, [_message(a, "three")]),
+                (b, []),
+            ]
+        )
+        assert [[e.seq for e in events] for events in stored] == [[2], [1, 2], [3], []]
+        assert (await storage.get_session(a)).last_seq == 3
+        assert (await storage.get_session(b)).last_seq == 2
+
+    @pytest.mark.anyio
+    async def test_failing_batch_writes_nothing(self, storage: StorageAdapter) -> None:
+        """When any pair of a batch fails, no event of the batch is stored."""
+        a, unknown = new_session_id(), new_session_id()
+        await storage.append(a, [queued_event(a)])
+        positions = [s.position for s in await storage.read_events()]
+        with pytest.raises(InvalidTransition):
+            await storage.append_batch(
+                [(a, [_message(a, "lost")]), (unknown, [_message(unknown, "x")])]
+            )
+        assert [s.position for s in await storage.read_events()] == positions
+        assert (await storage.get_session(a)).last_seq == 1
+
     # -- leases --------------------------------------------------------------------------------
 
     @pytest.mark.anyio

@@ -120,7 +120,9 @@ def _global_options(
 
 
 def _register() -> None:
-    from . import _ops, _session, _tasks, _worktree
+    from . import _control, _ops, _session, _tasks, _worktree
+
+    _ = _control  # registers approve, deny, resume and budget on the session group
 
     app.add_typer(_session.session_app, name="session")
     app.add_typer(_tasks.tasks_app, name="tasks")

@@ -213,3 +213,19 @@ def test_prompt_and_priority_are_passed_to_the_engine(cli: Cli) -> None:
     assert other["priority"] == "medium"
     cli.json("session", "wait", other["id"], "--timeout", "60")
     assert "from the prompt" in cli("session", "logs", other["id"]).stdout
+
+
+def test_queue_controls_budget_resume_approve_deny(cli: Cli) -> None:
+    """`session budget` sets a session's own budget (shown in --json); `resume`, `approve`
+    and `deny` of a session in the wrong state are refused with exit 4 and say why."""
+    started = cli.start("ok-01A")
+    done = cli.json("session", "wait", started["id"], "--timeout", "60")
+    assert done["status"] == "completed"
+    budgeted = cli.json("session", "budget", started["id"], "2.5")
+    assert budgeted["budget_usd"] == pytest.approx(2.5)
+    cleared = cli.json("session", "budget", started["id"])
+    assert cleared["budget_usd"] is None
+    for verb in ("resume", "approve", "deny"):
+        refused = cli("session", verb, started["id"])
+        assert refused.exit_code == 4, (verb, refused.stdout, refused.stderr)
+        assert "completed" in refused.stderr

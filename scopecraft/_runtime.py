@@ -74,6 +74,7 @@ class AttemptRunner:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._prepared: set[tuple[str, str]] = set()
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -148,28 +149,48 @@ class AttemptRunner:
         binding = await engine.binding_for(session, task)
         from .worktrees import WorktreeSetupFailed
 
-        try:
-            prepared = await engine.worktrees.prepare(binding)
-        except WorktreeSetupFailed as exc:
-            # The setup's own output says why; record it, then fail the attempt with it.
-            await engine.append(session.id, [_setup_event(session.id, exc.result)])
-            raise
-        events: list[Event] = []
-        if prepared.created or prepared.repaired or attempt == 1:
-            events.append(
-                WorktreePrepared(
-                    session_id=session.id,
-                    branch=binding.branch,
-                    worktree_path=str(binding.path),
-                    created=prepared.created,
-                    base=prepared.base,
-                    repaired=prepared.repaired,
+        key = (str(binding.path), binding.branch)
+        # Prepared by this process already (subtasks of one parent share one worktree): a
+        # cheap check that it is still there replaces the locked prepare.
+        reuse = key in self._prepared and await anyio.to_thread.run_sync(
+            (binding.path / ".git").exists
+        )
+        if not reuse:
+            try:
+                prepared = await engine.worktrees.prepare(binding)
+            except WorktreeSetupFailed as exc:
+                # The setup's own output says why; record it, then fail the attempt with it.
+                await engine.append(session.id, [_setup_event(session.id, exc.result)])
+                raise
+            self._prepared.add(key)
+            events: list[Event] = []
+            if prepared.created or prepared.repaired or attempt == 1:
+                events.append(
+                    WorktreePrepared(
+                        session_id=session.id,
+                        branch=binding.branch,
+                        worktree_path=str(binding.path),
+                        created=prepared.created,
+                        base=prepared.base,
+                        repaired=prepared.repaired,
+                    )
                 )
+            if prepared.setup is not None:
+                events.append(_setup_event(session.id, prepared.setup))
+            if events:
+                await engine.append(session.id, events)
+        elif attempt == 1:
+            await engine.append(
+                session.id,
+                [
+                    WorktreePrepared(
+                        session_id=session.id,
+                        branch=binding.branch,
+                        worktree_path=str(binding.path),
+                        created=False,
+                    )
+                ],
             )
-        if prepared.setup is not None:
-            events.append(_setup_event(session.id, prepared.setup))
-        if events:
-            await engine.append(session.id, events)
         prompt, resume_id = await self._prompt_for(session, task, agent)
         state_dir = self.state_dir(session.id)
         run_dir = self.run_dir(session.id, attempt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,7 @@ import anyio
 import pytest
 from docker_support import (
     RUN_LABELS,
-    docker_client,
-    leftovers,
     non_root_owner,
-    remove_leftovers,
-    require_docker,
 )
 
 from scopecraft._errors import (
@@ -49,23 +45,6 @@ FAKE = (CONTAINER_PATH, "--print", "--output-format", "stream-json", "--verbose"
 def anyio_backend() -> str:
     """Executor tests run on asyncio; those that matter for both loops ask for trio too."""
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    """The fake agent's image (built once, kept between runs)."""
-    require_docker()
-    return fake_agent_image()
-
-
-@pytest.fixture(scope="module")
-def client(image: str) -> Iterator[Any]:
-    """A docker-py client to inspect what the executor made; nothing of this run is left."""
-    with docker_client() as docker:
-        yield docker
-        left = leftovers(docker)
-        remove_leftovers(docker)
-        assert not left, f"Docker resources left behind: {left}"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,10 @@ from docker_support import (
     docker_client,
     docker_required,
     leftovers,
-    remove_leftovers,
-    require_docker,
 )
 from support import git, write_task
 
 from scopecraft import Engine, SessionStatus
-from scopecraft.testing._images import fake_agent_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
 
@@ -40,23 +36,6 @@ CONFIG: dict[str, Any] = {"executors": {"docker": DOCKER_EXECUTOR}, "stop_grace"
 def anyio_backend() -> str:
     """Engine sessions run on asyncio; the first scenario runs on trio too."""
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def image() -> str:
-    """The fake agent's image (built once, kept between runs)."""
-    require_docker()
-    return fake_agent_image()
-
-
-@pytest.fixture(scope="module")
-def client(image: str) -> Iterator[Any]:
-    """A docker-py client on the shared engine; after the module nothing of this run is left."""
-    with docker_client() as docker:
-        yield docker
-        left = leftovers(docker)
-        remove_leftovers(docker)
-        assert not left, f"Docker resources left behind: {left}"
 
 
 def docker_session(image: str) -> dict[str, Any]:

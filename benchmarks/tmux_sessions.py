@@ -65,6 +65,7 @@ fake: listen
 ## Log
 """
 PARENT = "batch-01B"
+QUIET = 0.2  # seconds left between measured starts
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -114,15 +115,16 @@ def plain_start(socket: str, name: str, argv: list[str], workdir: Path) -> float
 
 async def started_at(engine: Engine, session_id: str) -> float:
     """The wall-clock time of the session's ``session_started`` event."""
+    # Following the stream waits on the engine's own wake-up, not a poll that would compete
+    # with the launch for the store.
     with anyio.fail_after(60):
-        while True:
-            async for event in engine.events(session_id=session_id):
-                if event.type == "session_started":
-                    return event.ts.timestamp()
-                if event.type in ("session_failed", "session_cancelled"):
-                    session = await engine.get_session(session_id)
-                    raise RuntimeError(f"session {session_id} ended: {session.error}")
-            await anyio.sleep(0.005)
+        async for event in engine.events(session_id=session_id, follow=True):
+            if event.type == "session_started":
+                return event.ts.timestamp()
+            if event.type in ("session_failed", "session_cancelled"):
+                session = await engine.get_session(session_id)
+                raise RuntimeError(f"session {session_id} ended: {session.error}")
+    raise RuntimeError(f"session {session_id} ended before it started")
 
 
 async def engine_start(engine: Engine, task_id: str) -> float:
@@ -183,7 +185,11 @@ async def start_latency(
     plain: list[float] = []
     await anyio.to_thread.run_sync(plain_start, socket, "plain-warm", argv, workdir)
     for run in range(runs):
+        # Each start is measured on a quiet machine: the previous session's teardown (its
+        # runtime removed after its end is stored) and agent start-up are let finish first.
+        await anyio.sleep(QUIET)
         ours.append(await engine_start(engine, "start-01A"))
+        await anyio.sleep(QUIET)
         plain.append(
             await anyio.to_thread.run_sync(plain_start, socket, f"plain-{run}", argv, workdir)
         )
@@ -228,6 +234,9 @@ async def run(args: argparse.Namespace, root: Path, socket: str) -> None:
         "stop_grace": 2,
     }
     policy = PriorityQueuePolicy(max_concurrent={"dispatch": None, "interactive": None})
+    # A server that loses its last session exits, and the next start pays for a new one:
+    # an unrelated session keeps it up, so both ways measure a start on a running server.
+    tmux(socket, "-f", os.devnull, "new-session", "-d", "-s", "bench-keeper", "sleep", "3600")
     async with Engine.open(repo, home=root / "home", config=config, policy=policy) as engine:
         ours, plain, workdir = await start_latency(engine, socket, args.runs, prompt)
         elapsed, running = await dispatch(engine, args.sessions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -385,18 +386,44 @@ class Engine:
         """
         validate_task_id(task_id)
         store = await self._task_store()
-        cache = self._task_cache
+        return await anyio.to_thread.run_sync(self._lookup_task, store, task_id)
 
-        def lookup() -> Task:
-            # A task read before is reused while its file is unchanged (same size and time).
-            cached = cache.get(task_id)
-            if cached is not None and _file_stamp(cached[0].path) == cached[1]:
-                return cached[0]
-            found: Task = store.get_task(task_id)
-            cache[task_id] = (found, _file_stamp(found.path))
-            return found
+    async def task_and_parent(self, task_id: str) -> tuple[Task, Task | None]:
+        """Return a task and its parent (``None`` when it has none or the parent is gone),
+        read together.
 
-        return await anyio.to_thread.run_sync(lookup)
+        Raises:
+            InvalidName: ``task_id`` is not a valid task id.
+            TaskNotFound: no valid task has that id.
+        """
+        validate_task_id(task_id)
+        store = await self._task_store()
+
+        def both() -> tuple[Task, Task | None]:
+            task = self._lookup_task(store, task_id)
+            if task.parent_id is None:
+                return task, None
+            try:
+                return task, self._lookup_task(store, task.parent_id)
+            except TaskNotFound:
+                return task, None
+
+        return await anyio.to_thread.run_sync(both)
+
+    def _lookup_task(self, store: Any, task_id: str) -> Task:
+        """Find a task (blocking): one read before is reused while its file is unchanged
+        (same size and modification time)."""
+        cached = self._task_cache.get(task_id)
+        if cached is not None and _file_stamp(cached[0].path) == cached[1]:
+            return cached[0]
+        found: Task = store.get_task(task_id)
+        self._task_cache[task_id] = (found, _file_stamp(found.path))
+        return found
+
+    def _remember_tasks(self, tasks: Iterable[Task]) -> None:
+        """Keep tasks just loaded (with their files' stamps) for :meth:`get_task`."""
+        for task in tasks:
+            self._task_cache[task.id] = (task, _file_stamp(task.path))
 
     async def get_task_or_none(self, task_id: str) -> Task | None:
         """Like :meth:`get_task`, but ``None`` when the task is gone."""
@@ -409,7 +436,7 @@ class Engine:
         """The task's file as it is in ``worktree`` (repository layout) or in the central
         folder (central layout); ``None`` when that file does not exist."""
         info = await self.worktrees.repo_info()
-        return await anyio.to_thread.run_sync(_task_file_in, task.path, info.root, worktree)
+        return await anyio.to_thread.run_sync(task_file_in_tree, task.path, info.root, worktree)
 
     async def build_prompt(self, task: Task, session: Session) -> str:
         """The first attempt's prompt: the mode's template filled from the task."""
@@ -420,12 +447,15 @@ class Engine:
             overview = await self.get_task_or_none(task.parent_id)
         prompt_event = await self._queued_event(session.id)
         info = await self.worktrees.repo_info()
-        return build_prompt(
-            task,
-            mode=session.mode,
-            overview=overview,
-            repo_root=info.root,
-            extra=prompt_event.prompt if prompt_event else None,
+        return await anyio.to_thread.run_sync(
+            functools.partial(
+                build_prompt,
+                task,
+                mode=session.mode,
+                overview=overview,
+                repo_root=info.root,
+                extra=prompt_event.prompt if prompt_event else None,
+            )
         )
 
     async def _queued_event(self, session_id: str) -> SessionQueued | None:
@@ -524,6 +554,27 @@ class Engine:
         if total is not None:
             await self._check_cost(session_id)
         return stored
+
+    async def append_folded(self, session: Session, events: Sequence[Event]) -> Session:
+        """Append ``events`` to ``session`` and return its projection after them.
+
+        The projection is folded here from ``session`` when nothing else was stored for the
+        session in between (the first new ``seq`` directly follows ``session.last_seq``),
+        which is exactly what the store computed; otherwise it is read from the store.
+        """
+        stored = await self.append(session.id, events)
+        return await self.folded(session, stored)
+
+    async def folded(self, session: Session, stored: Sequence[Event]) -> Session:
+        """``session`` after the just ``stored`` events (see :meth:`append_folded`); read from
+        the store when other events came between."""
+        if stored and stored[0].seq == session.last_seq + 1:
+            from ._projection import apply
+
+            for event in stored:
+                session = apply(session, event)
+            return session
+        return await self.storage.get_session(session.id)
 
     async def cost_totals(self, session: Session) -> CostTotals:
         """Cost so far for every scope a budget can cover (see :class:`CostTotals`)."""
@@ -657,7 +708,7 @@ class Engine:
             created_by=created_by,
             budget_usd=budget_usd,
         )
-        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        queued_count = await self._queued_count()
         (session,) = await self._enqueue([queued], queued_count)
         self.wake_scheduler()
         return session
@@ -690,6 +741,7 @@ class Engine:
         parent = await self.get_task(parent_id)
         store = await self._task_store()
         subtasks: list[Task] = await anyio.to_thread.run_sync(store.subtasks, parent.id)
+        await anyio.to_thread.run_sync(self._remember_tasks, subtasks)
         if sequence is None:
             open_ = [t.sequence for t in subtasks if t.sequence is not None and t.status != "done"]
             sequence = min(open_) if open_ else None
@@ -702,7 +754,7 @@ class Engine:
             await self._request_event(task, mode=session_mode, parent_id=parent.id, **options)
             for task in group
         ]
-        queued_count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        queued_count = await self._queued_count()
         sessions = await self._enqueue(events, queued_count)
         self.wake_scheduler()
         return sessions
@@ -791,6 +843,14 @@ class Engine:
             budget_usd=budget_usd,
         )
 
+    async def _queued_count(self) -> int:
+        """How many sessions are queued, for the policy's admission; ``0`` without asking the
+        store when the policy is the built-in one with no queue limit (it does not look)."""
+        policy = self.policy
+        if isinstance(policy, PriorityQueuePolicy) and policy.max_queue_size is None:
+            return 0
+        return await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+
     async def _enqueue(self, events: Sequence[SessionQueued], queued_count: int) -> list[Session]:
         """Admit every request first (all or none), then store each; return the sessions."""
         from ._projection import replay, session_from_queued
@@ -804,12 +864,22 @@ class Engine:
                     ApprovalRequested(session_id=queued.session_id, reason=admission.approval)
                 )
             batches.append(batch)
+        if len(batches) == 1:
+            results = [await self.append(batches[0][0].session_id, batches[0])]
+        else:
+            # Several requests (a dispatch): one transaction stores them all, or none.
+            redact = self.redactor
+            clean = [(batch[0].session_id, [redact.model(e) for e in batch]) for batch in batches]
+            results = await self.storage.append_batch(clean)
         sessions: list[Session] = []
-        for batch in batches:
-            stored = await self.append(batch[0].session_id, batch)
+        for stored in results:
             session = replay(stored)
             assert session is not None
             sessions.append(session)
+            if len(batches) > 1:
+                self._wake(session.id)
+                if self._index is not None:
+                    self._index.update(session)
         return sessions
 
     async def get_session(self, session_id: str) -> Session:
@@ -1433,8 +1503,10 @@ class Engine:
         # One transaction records the intent of every decision of this pass; each launch
         # then finds its session `starting` and goes on from there.
         intents: list[tuple[str, list[Event]]] = []
+        before: list[Session | None] = []
         for session_id in starting:
             queued_session = index.get(session_id)
+            before.append(queued_session)
             attempt = queued_session.attempt if queued_session is not None else 1
             intents.append(
                 (
@@ -1450,13 +1522,24 @@ class Engine:
             )
             self._waiting.pop(session_id, None)
             index.remove(session_id)
-        await self.storage.append_batch(intents)
-        for session_id in starting:
+        results = await self.storage.append_batch(intents)
+        for session_id, queued_session, stored in zip(starting, before, results, strict=True):
             self._wake(session_id)
-            self._spawn(tg, session_id, launch=True)
+            # The launch goes on from the projection folded here when the index's copy was
+            # current (the usual case), and reads it from the store otherwise.
+            fresh = None
+            if queued_session is not None and stored:
+                fresh = await self.folded(queued_session, stored)
+            self._spawn(tg, session_id, launch=True, session=fresh)
 
     def _spawn(
-        self, tg: anyio.abc.TaskGroup, session_id: str, *, launch: bool, handle: Any = None
+        self,
+        tg: anyio.abc.TaskGroup,
+        session_id: str,
+        *,
+        launch: bool,
+        handle: Any = None,
+        session: Session | None = None,
     ) -> None:
         if session_id in self._supervised:
             return
@@ -1467,7 +1550,7 @@ class Engine:
             try:
                 with scope:
                     if launch:
-                        await self._runner.launch(session_id)
+                        await self._runner.launch(session_id, session)
                     else:
                         await self._runner.supervise(session_id, handle)
             except ScopecraftError as exc:
@@ -1586,7 +1669,7 @@ def _team_of(task: Task) -> str | None:
     return None
 
 
-def _task_file_in(path: Path, root: Path, worktree: Path) -> Path | None:
+def task_file_in_tree(path: Path, root: Path, worktree: Path) -> Path | None:
     try:
         relative = path.resolve().relative_to(root)
     except ValueError:

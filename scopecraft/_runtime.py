@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from ._events import (
     SessionCompleted,
     SessionContinued,
     SessionFailed,
+    SessionQueued,
     SessionResumed,
     SessionRetryScheduled,
     SessionStarted,
@@ -100,25 +101,33 @@ class AttemptRunner:
 
     # -- launch ------------------------------------------------------------------------------
 
-    async def launch(self, session_id: str) -> None:
+    async def launch(self, session_id: str, session: Session | None = None) -> None:
         """Start the session's current attempt, then supervise it until it ends.
 
         Re-checks the session's status first: only a ``queued`` session is launched, or a
         ``starting`` one being recovered after a crash (its runtime is adopted by name).
+
+        Args:
+            session_id: The session.
+            session: Its projection as the caller just stored it (the scheduler's intent),
+                which saves reading it again; ``None`` reads it.
         """
         engine = self._engine
-        session = await engine.storage.get_session(session_id)
+        if session is None:
+            session = await engine.storage.get_session(session_id)
         if session.status not in (SessionStatus.QUEUED, SessionStatus.STARTING):
             return
+        # Output is collected (and its cursor stored) only once a runtime has started: a
+        # session that never started has no cursor to compare against.
+        fresh = session.started_at is None
         attempt = session.attempt
         name = runtime_name(session.id, attempt)
         if session.status is SessionStatus.QUEUED:
-            await engine.append(
-                session.id,
-                [SessionStarting(session_id=session.id, attempt=attempt, runtime_name=name)],
-            )
+            starting = SessionStarting(session_id=session.id, attempt=attempt, runtime_name=name)
+            session = await engine.append_folded(session, [starting])
+        pending: list[Event] = []
         try:
-            handle, parser = await self._start_runtime(session, attempt, name)
+            handle, parser, session = await self._start_runtime(session, attempt, name, pending)
         except Exception as exc:  # any failure to start ends the attempt, recorded
             reason = (
                 str(exc) if isinstance(exc, ScopecraftError) else f"{type(exc).__name__}: {exc}"
@@ -129,43 +138,64 @@ class AttemptRunner:
                 await engine.append(
                     session.id,
                     [
+                        *pending,
                         SessionFailed(
                             session_id=session.id,
                             attempt=attempt,
                             reason=f"could not start: {reason}",
-                        )
+                        ),
                     ],
                 )
+            elif pending:
+                await engine.append(session.id, pending)
             return
-        await self.supervise(session.id, handle, parser)
+        await self.supervise(session.id, handle, parser, session=session, no_cursor=fresh)
 
     async def _start_runtime(
-        self, session: Session, attempt: int, name: str
-    ) -> tuple[RuntimeHandle, OutputParser]:
+        self, session: Session, attempt: int, name: str, pending: list[Event]
+    ) -> tuple[RuntimeHandle, OutputParser, Session]:
+        """Prepare the worktree, build the prompt and start the runtime.
+
+        Events about the preparation are added to ``pending``; they are stored with
+        ``session_started`` (one transaction), or by the caller when the start fails.
+        """
         engine = self._engine
         executor = engine.executor(session.executor)
         agent = engine.agent(session.agent)
-        task = await engine.get_task(session.task_id)
+        task, overview = await engine.task_and_parent(session.task_id)
         binding = await engine.binding_for(session, task)
+        render, resume_id = await self._prompt_for(session, task, agent, overview)
+        key = (str(binding.path), binding.branch)
+        state_dir = self.state_dir(session.id)
+        run_dir = self.run_dir(session.id, attempt)
+        prompt_path = run_dir / "prompt.md" if executor.capabilities.terminal else None
+        known = key in self._prepared
+
+        def materials() -> tuple[bool, str]:
+            # One trip to a worker thread for the blocking bits: is the worktree this process
+            # prepared still there (subtasks of one parent share one; a cheap check then
+            # replaces the locked prepare), the prompt (its template is a file), the
+            # attempt's private folders and the prompt file.
+            reuse = known and (binding.path / ".git").exists()
+            prompt = render()
+            _make_private_dirs((state_dir, run_dir))
+            if prompt_path is not None:
+                _write_private(prompt_path, prompt)
+            return reuse, prompt
+
+        reuse, prompt = await anyio.to_thread.run_sync(materials)
         from .worktrees import WorktreeSetupFailed
 
-        key = (str(binding.path), binding.branch)
-        # Prepared by this process already (subtasks of one parent share one worktree): a
-        # cheap check that it is still there replaces the locked prepare.
-        reuse = key in self._prepared and await anyio.to_thread.run_sync(
-            (binding.path / ".git").exists
-        )
         if not reuse:
             try:
                 prepared = await engine.worktrees.prepare(binding)
             except WorktreeSetupFailed as exc:
                 # The setup's own output says why; record it, then fail the attempt with it.
-                await engine.append(session.id, [_setup_event(session.id, exc.result)])
+                pending.append(_setup_event(session.id, exc.result))
                 raise
             self._prepared.add(key)
-            events: list[Event] = []
             if prepared.created or prepared.repaired or attempt == 1:
-                events.append(
+                pending.append(
                     WorktreePrepared(
                         session_id=session.id,
                         branch=binding.branch,
@@ -176,30 +206,17 @@ class AttemptRunner:
                     )
                 )
             if prepared.setup is not None:
-                events.append(_setup_event(session.id, prepared.setup))
-            if events:
-                await engine.append(session.id, events)
+                pending.append(_setup_event(session.id, prepared.setup))
         elif attempt == 1:
-            await engine.append(
-                session.id,
-                [
-                    WorktreePrepared(
-                        session_id=session.id,
-                        branch=binding.branch,
-                        worktree_path=str(binding.path),
-                        created=False,
-                    )
-                ],
+            pending.append(
+                WorktreePrepared(
+                    session_id=session.id,
+                    branch=binding.branch,
+                    worktree_path=str(binding.path),
+                    created=False,
+                )
             )
-        prompt, resume_id = await self._prompt_for(session, task, agent)
-        state_dir = self.state_dir(session.id)
-        run_dir = self.run_dir(session.id, attempt)
-        await anyio.to_thread.run_sync(_make_private_dirs, (state_dir, run_dir))
-        prompt_file: str | None = None
-        if executor.capabilities.terminal:
-            prompt_path = run_dir / "prompt.md"
-            await anyio.to_thread.run_sync(_write_private, prompt_path, prompt)
-            prompt_file = str(prompt_path)
+        prompt_file = str(prompt_path) if prompt_path is not None else None
         request = AgentRequest(
             mode=session.mode,
             prompt=prompt,
@@ -237,15 +254,15 @@ class AttemptRunner:
             # Once started, the runtime must be either recorded or stopped, even if the
             # engine is closing: a runtime nobody knows of would run on unseen.
             handle = await executor.start(spec)
-            await engine.append(
-                session.id,
-                [
-                    SessionStarted(
-                        session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id
-                    )
-                ],
-            )
-            if (await engine.storage.get_session(session.id)).is_terminal:
+            events = [
+                *pending,
+                SessionStarted(
+                    session_id=session.id, attempt=attempt, runtime_id=handle.runtime_id
+                ),
+            ]
+            pending.clear()
+            session = await engine.append_folded(session, events)
+            if session.is_terminal:
                 # Cancelled while it was starting: stop what was just started.
                 await executor.stop(handle, grace=engine.config.stop_grace)
                 await executor.remove(handle)
@@ -254,15 +271,21 @@ class AttemptRunner:
             await self._touch_task(
                 session, task, binding.path, status="in_progress", note="started"
             )
-        return handle, agent.parser(session.id)
+        return handle, agent.parser(session.id), session
 
     async def _prompt_for(
-        self, session: Session, task: Task, agent: AgentAdapter
-    ) -> tuple[str, str | None]:
-        """The attempt's prompt: the task's (first attempt) or the feedback (a continue)."""
+        self, session: Session, task: Task, agent: AgentAdapter, overview: Task | None
+    ) -> tuple[Callable[[], str], str | None]:
+        """How to build the attempt's prompt: the task's (first attempt) or the feedback (a
+        continue), and the agent session to resume.
+
+        Returns a function that builds the text (it may read a template file: call it in a
+        worker thread) and the resume id.
+        """
         engine = self._engine
         stored = await engine.storage.read_events(session.id)
         events = [item.event for item in stored]
+        queued = next((e for e in events if isinstance(e, SessionQueued)), None)
         last_start = max(
             (i for i, e in enumerate(events) if isinstance(e, SessionStarting)), default=-1
         )
@@ -284,20 +307,37 @@ class AttemptRunner:
             for e in previous[earlier_start + 1 :]
             if isinstance(e, FeedbackGiven) and not _delivered(e)
         ]
-        resume_id = None
+        info = await engine.worktrees.repo_info()
+        from .agents._prompts import build_prompt
+
+        def base() -> str:
+            return build_prompt(
+                task,
+                mode=session.mode,
+                overview=overview,
+                repo_root=info.root,
+                extra=queued.prompt if queued else None,
+            )
+
         if restart is not None and session.attempt > 1:
             text = restart.feedback if isinstance(restart, SessionContinued) else _RESUME_PROMPT
             if agent.can_resume and session.agent_session_id:
-                resume_id = session.agent_session_id
-                return "\n\n".join([text, *pending]), resume_id
-            base = await engine.build_prompt(task, session)
-            if isinstance(restart, SessionContinued):
-                base = "\n\n".join([base, "Feedback on the previous attempt:", text])
-            return "\n\n".join([base, *pending]), None
-        base = await engine.build_prompt(task, session)
-        if pending:
-            base = "\n\n".join([base, *pending])
-        return base, resume_id
+                joined = "\n\n".join([text, *pending])
+                return (lambda: joined), session.agent_session_id
+
+            def again() -> str:
+                prompt = base()
+                if isinstance(restart, SessionContinued):
+                    prompt = "\n\n".join([prompt, "Feedback on the previous attempt:", text])
+                return "\n\n".join([prompt, *pending])
+
+            return again, None
+
+        def first() -> str:
+            prompt = base()
+            return "\n\n".join([prompt, *pending]) if pending else prompt
+
+        return first, None
 
     def _agent_env(
         self,
@@ -322,15 +362,26 @@ class AttemptRunner:
     # -- supervise ---------------------------------------------------------------------------
 
     async def supervise(
-        self, session_id: str, handle: RuntimeHandle, parser: OutputParser | None = None
+        self,
+        session_id: str,
+        handle: RuntimeHandle,
+        parser: OutputParser | None = None,
+        *,
+        session: Session | None = None,
+        no_cursor: bool = False,
     ) -> None:
-        """Collect the runtime's output by cursor until it ends, then finalize the attempt."""
+        """Collect the runtime's output by cursor until it ends, then finalize the attempt.
+
+        ``session`` saves reading the projection when the caller has it; ``no_cursor`` says
+        no output cursor can be stored yet (a first attempt this process just launched).
+        """
         engine = self._engine
-        executor = engine.executor((await engine.storage.get_session(session_id)).executor)
-        agent_name = (await engine.storage.get_session(session_id)).agent
+        if session is None:
+            session = await engine.storage.get_session(session_id)
+        executor = engine.executor(session.executor)
         if parser is None:
-            parser = engine.agent(agent_name).parser(session_id)
-        stored = await engine.storage.get_cursor(session_id)
+            parser = engine.agent(session.agent).parser(session_id)
+        stored = None if no_cursor else await engine.storage.get_cursor(session_id)
         # A cursor of an earlier attempt is still what compare-and-set must see.
         cursor = stored
         interval = engine.config.poll_interval
@@ -583,16 +634,23 @@ class AttemptRunner:
     ) -> None:
         """Write status and a log line into the task's file in the worktree (never the main one)."""
         engine = self._engine
-        path = await engine.task_file_in(task, worktree)
-        if path is None:
-            return
+        info = await engine.worktrees.repo_info()
         text = f"Session {session.id} ({session.mode.value}, {session.agent}) {note}"
+        from ._engine import task_file_in_tree as find_file
         from .tasks import update_task_file
 
+        def update() -> Path | None:
+            found = find_file(task.path, info.root, worktree)
+            if found is not None:
+                update_task_file(found, status=status, log=text)
+            return found
+
         try:
-            await anyio.to_thread.run_sync(lambda: update_task_file(path, status=status, log=text))
+            path = await anyio.to_thread.run_sync(update)
         except (OSError, ScopecraftError) as exc:
-            log.warning("cannot update task file %s: %s", path, exc)
+            log.warning("cannot update the task file of %s in %s: %s", task.id, worktree, exc)
+            return
+        if path is None:
             return
         new: list[Event] = []
         if status is not None:

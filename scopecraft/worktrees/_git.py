@@ -153,6 +153,7 @@ class GitWorktreeOrchestrator:
         self._reason: str | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._local_locks: dict[str, anyio.Lock] = {}
+        self._paths: dict[tuple[Path, str, str], Path] = {}
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -294,9 +295,15 @@ class GitWorktreeOrchestrator:
         name = validate_branch(branch) if branch is not None else self._branches.render(env_id)
         info = await self.repo_info()
         root = await self.worktree_root()
-        path = await self._thread(
-            render_worktree_path, root, self._path_template, env_id, info.root.name
-        )
+        # The folder is resolved once per environment: later binds (every session of a
+        # parent's subtasks, every launch) reuse it without touching the disk.
+        key = (root, env_id, info.root.name)
+        path = self._paths.get(key)
+        if path is None:
+            path = await self._thread(
+                render_worktree_path, root, self._path_template, env_id, info.root.name
+            )
+            self._paths[key] = path
         binding = WorktreeBinding(env_id=env_id, branch=name, path=path)
         self._refuse_main(binding, info)
         return binding

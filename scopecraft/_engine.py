@@ -202,6 +202,9 @@ class Engine:
         self._tg: anyio.abc.TaskGroup | None = None
         self._leader_scope: anyio.CancelScope | None = None
         self._supervised: dict[str, anyio.CancelScope] = {}
+        self._supervisor_done: dict[str, anyio.Event] = {}
+        self._lease_decided = anyio.Event()
+        self._reconciled = anyio.Event()
         self._wake_scheduler = anyio.Event()
         self._wakes: dict[str, anyio.Event] = {}
         self._waiting: dict[str, str] = {}
@@ -1448,6 +1451,7 @@ class Engine:
                 log.warning("lost the scheduler lease; another engine drives the queue")
                 self._leader_scope.cancel()
                 self._leader_scope = None
+            self._lease_decided.set()
             await anyio.sleep(ttl / 3)
 
     async def _lead(
@@ -1456,9 +1460,11 @@ class Engine:
         with anyio.CancelScope() as scope:
             self._leader_scope = scope
             self._index = None
+            self._reconciled = anyio.Event()
             async with anyio.create_task_group() as tg:
                 task_status.started()
                 await self.reconcile(_tg=tg)
+                self._reconciled.set()
                 while True:
                     try:
                         await self._schedule_pass(tg)
@@ -1544,7 +1550,9 @@ class Engine:
         if session_id in self._supervised:
             return
         scope = anyio.CancelScope()
+        done = anyio.Event()
         self._supervised[session_id] = scope
+        self._supervisor_done[session_id] = done
 
         async def run() -> None:
             try:
@@ -1557,9 +1565,40 @@ class Engine:
                 log.error("session %s: %s", session_id, exc)
             finally:
                 self._supervised.pop(session_id, None)
+                if self._supervisor_done.get(session_id) is done:
+                    del self._supervisor_done[session_id]
+                done.set()
                 self.wake_scheduler()
 
         tg.start_soon(run)
+
+    async def refresh(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound on an internal wait, like wait()
+        """Bring the store up to date with the runtimes: collect the last output of every
+        in-flight session whose runtime has ended (exited, or gone) and record its end.
+
+        Only the engine that holds the scheduler lease collects, so no two engines ever
+        record one end; in any other engine this returns at once, as the lease holder keeps
+        the store current. Runtimes still running are left to the scheduler. A one-shot
+        process (the CLI's ``session list``) calls it before it reads. Returns after at most
+        ``timeout`` seconds; what is not collected by then is collected later.
+        """
+        with anyio.move_on_after(timeout):
+            await self._lease_decided.wait()
+            if self._leader_scope is None:
+                return
+            await self._reconciled.wait()
+            in_flight = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
+            ending: list[anyio.Event] = []
+            for session in in_flight:
+                handle = self._runner.handle_for(session)
+                done = self._supervisor_done.get(session.id)
+                if handle is None or done is None:
+                    continue
+                state = await self.executor(session.executor).state(handle)
+                if state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING):
+                    ending.append(done)
+            for done in ending:
+                await done.wait()
 
     async def reconcile(self, *, _tg: anyio.abc.TaskGroup | None = None) -> None:
         """Adopt live runtimes of in-flight sessions, record the exit of finished ones, and

@@ -151,6 +151,10 @@ class SyncEngine:
         result: Session = self._call(self._engine.wait, session_id, timeout=timeout)
         return result
 
+    def refresh(self, *, timeout: float = 10.0) -> None:
+        """See :meth:`Engine.refresh`."""
+        self._call(self._engine.refresh, timeout=timeout)
+
     def attach_command(self, session_id: str) -> list[str]:
         """See :meth:`Engine.attach_command`."""
         result: list[str] = self._call(self._engine.attach_command, session_id)

@@ -60,6 +60,7 @@ def queue(ctx: typer.Context) -> None:
     async def go(engine: Engine) -> QueueStatus:
         from ._reports import queue_status
 
+        await engine.refresh()
         return await queue_status(engine)
 
     status = run_with_engine(state, go)

@@ -314,6 +314,7 @@ def list_sessions(
     state = state_of(ctx)
 
     async def go(engine: Engine) -> list[Session]:
+        await engine.refresh()
         return await engine.list_sessions(active=active, queued=queued, all=all_)
 
     sessions = run_with_engine(state, go)
@@ -340,6 +341,8 @@ def show(
     state = state_of(ctx)
 
     async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None]:
+        await engine.get_session(session_id)  # an unknown id fails before anything else
+        await engine.refresh()
         session = await engine.get_session(session_id)
         waiting = None
         if session.status.value == "queued":

@@ -38,6 +38,27 @@ def test_one_shot_start_leaves_the_session_running_for_the_next_engine(cli: Cli)
     assert '"two"' in logs.stdout
 
 
+def test_one_shot_list_records_the_end_of_a_finished_agent(cli: Cli) -> None:
+    """With no engine left open, a session whose agent has finished is shown ended by the
+    next one-shot `session list` (it collects what the runtime left), not `running`."""
+    started = cli.subprocess("--json", "session", "start", "slow-01D", *LOCAL)
+    assert started.returncode == 0, started.stderr
+    session_id = json.loads(started.stdout)["id"]
+    deadline = time.monotonic() + 60
+    status = "running"
+    while status == "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        listed = cli.subprocess("--json", "session", "list", "--all")
+        assert listed.returncode == 0, listed.stderr
+        (entry,) = [s for s in json.loads(listed.stdout) if s["id"] == session_id]
+        status = entry["status"]
+    assert status == "completed"
+    shown = cli.subprocess("--json", "session", "show", session_id)
+    assert json.loads(shown.stdout)["status"] == "completed"
+    logs = cli.subprocess("session", "logs", session_id)
+    assert '"two"' in logs.stdout
+
+
 def test_errors_in_a_real_process_are_one_line(cli: Cli) -> None:
     """The console script prints a one-line error and exits with its code, no traceback."""
     result = cli.subprocess("session", "start", "nope-01Z", *LOCAL)

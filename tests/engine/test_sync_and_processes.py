@@ -62,3 +62,18 @@ def test_a_second_process_sees_sessions_and_logs(repo: Path, home: Path) -> None
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["ids"] == [session.id]
     assert data["logs"] == expected
+
+
+def test_refresh_returns_at_once_where_another_engine_drives(repo: Path, home: Path) -> None:
+    """``refresh`` collects only in the engine that holds the scheduler lease: a second
+    engine on the same store returns at once and leaves collecting to the first."""
+    import time
+
+    with scopecraft.connect(repo, home=home) as leader:
+        leader.refresh()  # the lease holder: nothing in flight, nothing to wait for
+        with scopecraft.connect(repo, home=home) as other:
+            started = time.monotonic()
+            other.refresh(timeout=30)
+            assert time.monotonic() - started < 5
+        session = leader.create_session("ok-01A", **LOCAL)
+        assert leader.wait(session.id, timeout=30).status is SessionStatus.COMPLETED

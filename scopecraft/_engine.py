@@ -25,7 +25,6 @@ from ._errors import (
     PluginError,
     RequestRefused,
     ScopecraftError,
-    SessionNotFound,
     SessionTimeout,
     TaskNotFound,
 )
@@ -51,7 +50,6 @@ from ._events import (
     SessionRetryScheduled,
     SessionStarted,
     SessionStarting,
-    SessionWaiting,
 )
 from ._models import (
     LogEntry,
@@ -72,9 +70,9 @@ from ._names import (
 from ._plugins import PluginRegistry
 from ._redact import Redactor
 from ._runtime import AttemptRunner
+from ._scheduler import SCHEDULER_LEASE, Scheduler
 from .agents._protocol import AgentAdapter
-from .executors._protocol import Executor, Resources, RuntimeStatus
-from .policies._index import QueueIndex
+from .executors._protocol import Executor, Resources
 from .policies._priority import PriorityQueuePolicy
 
 if TYPE_CHECKING:
@@ -98,21 +96,18 @@ __all__ = ["Engine"]
 
 log = logging.getLogger("scopecraft.engine")
 
-_SCHEDULER_LEASE = "scheduler"
 _ACTIVE = (
     SessionStatus.STARTING,
     SessionStatus.RUNNING,
     SessionStatus.AWAITING_APPROVAL,
     SessionStatus.PAUSED,
 )
-_IN_FLIGHT = (SessionStatus.STARTING, SessionStatus.RUNNING)
 _DEFAULT_EXECUTOR = {
     SessionMode.AUTONOMOUS: "docker",
     SessionMode.PLANNING: "docker",
     SessionMode.INTERACTIVE: "tmux",
     SessionMode.DISPATCH: "tmux",
 }
-_INDEX_REFRESH = 5.0
 _QUEUE_EVENTS = (
     SessionQueued,
     SessionStarting,
@@ -200,17 +195,9 @@ class Engine:
         self._runner = AttemptRunner(self)
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tg: anyio.abc.TaskGroup | None = None
-        self._leader_scope: anyio.CancelScope | None = None
-        self._supervised: dict[str, anyio.CancelScope] = {}
-        self._supervisor_done: dict[str, anyio.Event] = {}
-        self._lease_decided = anyio.Event()
-        self._reconciled = anyio.Event()
-        self._wake_scheduler = anyio.Event()
+        self._scheduler = Scheduler(self)
         self._wakes: dict[str, anyio.Event] = {}
-        self._waiting: dict[str, str] = {}
-        self._index: QueueIndex | None = None
         self._task_cache: dict[str, tuple[Task, tuple[int, int] | None]] = {}
-        self._index_built = 0.0
         self._closed = False
         self._created_by: str | None = None
 
@@ -272,7 +259,7 @@ class Engine:
         self._created_by = await self._git_user_email()
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._lease_loop)
+        self._tg.start_soon(self._scheduler.lease_loop)
 
     async def aclose(self) -> None:
         """Stop scheduling and collecting (sessions keep running), release the lease, close
@@ -287,7 +274,7 @@ class Engine:
         with anyio.CancelScope(shield=True):
             if self._storage is not None:
                 try:
-                    await self._storage.release_lease(_SCHEDULER_LEASE, self._holder)
+                    await self._storage.release_lease(SCHEDULER_LEASE, self._holder)
                 finally:
                     for executor in self._executors.values():
                         await executor.aclose()
@@ -545,15 +532,17 @@ class Engine:
             check_cursor=check_cursor,
         )
         self._wake(session_id)
-        if self._index is not None and any(isinstance(e, _QUEUE_EVENTS) for e in clean_events):
+        if self._scheduler.index is not None and any(
+            isinstance(e, _QUEUE_EVENTS) for e in clean_events
+        ):
             if isinstance(stored[0], SessionQueued):
                 from ._projection import replay
 
                 fresh = replay(stored)
                 if fresh is not None:
-                    self._index.update(fresh)
+                    self._scheduler.index.update(fresh)
             else:
-                self._index.update(await self.storage.get_session(session_id))
+                self._scheduler.index.update(await self.storage.get_session(session_id))
         if total is not None:
             await self._check_cost(session_id)
         return stored
@@ -638,7 +627,7 @@ class Engine:
 
     def wake_scheduler(self) -> None:
         """Ask the scheduler for a pass now."""
-        self._wake_scheduler.set()
+        self._scheduler.wake()
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -881,8 +870,8 @@ class Engine:
             sessions.append(session)
             if len(batches) > 1:
                 self._wake(session.id)
-                if self._index is not None:
-                    self._index.update(session)
+                if self._scheduler.index is not None:
+                    self._scheduler.index.update(session)
         return sessions
 
     async def get_session(self, session_id: str) -> Session:
@@ -1436,142 +1425,6 @@ class Engine:
 
     # -- scheduling and reconciling ----------------------------------------------------------
 
-    async def _lease_loop(self) -> None:
-        ttl = self.config.lease_ttl
-        while True:
-            try:
-                held = await self.storage.acquire_lease(_SCHEDULER_LEASE, self._holder, ttl)
-            except ScopecraftError as exc:
-                log.warning("cannot renew the scheduler lease: %s", exc)
-                held = False
-            if held and self._leader_scope is None:
-                assert self._tg is not None
-                await self._tg.start(self._lead)
-            elif not held and self._leader_scope is not None:
-                log.warning("lost the scheduler lease; another engine drives the queue")
-                self._leader_scope.cancel()
-                self._leader_scope = None
-            self._lease_decided.set()
-            await anyio.sleep(ttl / 3)
-
-    async def _lead(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        with anyio.CancelScope() as scope:
-            self._leader_scope = scope
-            self._index = None
-            self._reconciled = anyio.Event()
-            async with anyio.create_task_group() as tg:
-                task_status.started()
-                await self.reconcile(_tg=tg)
-                self._reconciled.set()
-                while True:
-                    try:
-                        await self._schedule_pass(tg)
-                    except ScopecraftError as exc:
-                        log.warning("scheduler pass failed: %s", exc)
-                    with anyio.move_on_after(self.config.scheduler_interval):
-                        await self._wake_scheduler.wait()
-                    self._wake_scheduler = anyio.Event()
-
-    async def _queue_index(self) -> QueueIndex:
-        """The leader's queue index: kept up to date by this engine's own writes, rebuilt from
-        the store when another process changed the queue (its size differs) and every few
-        seconds in any case."""
-        count = await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
-        now = anyio.current_time()
-        index = self._index
-        if index is None or len(index) != count or now - self._index_built > _INDEX_REFRESH:
-            queued = await self.storage.list_sessions(statuses=[SessionStatus.QUEUED])
-            index = self._index = QueueIndex(queued)
-            self._index_built = now
-        return index
-
-    async def _schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
-        index = await self._queue_index()
-        if not len(index):
-            return
-        active = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
-        schedule = self.policy.schedule(index, active, now=utcnow())
-        for session_id, (reason, detail) in schedule.waiting.items():
-            if self._waiting.get(session_id) != reason:
-                self._waiting[session_id] = reason
-                await self.append(
-                    session_id,
-                    [SessionWaiting(session_id=session_id, reason=reason, detail=detail)],
-                )
-        # A session whose previous attempt is still being wound up here waits a pass.
-        starting = [sid for sid in schedule.start if sid not in self._supervised]
-        if not starting:
-            return
-        from ._runtime import runtime_name
-
-        # One transaction records the intent of every decision of this pass; each launch
-        # then finds its session `starting` and goes on from there.
-        intents: list[tuple[str, list[Event]]] = []
-        before: list[Session | None] = []
-        for session_id in starting:
-            queued_session = index.get(session_id)
-            before.append(queued_session)
-            attempt = queued_session.attempt if queued_session is not None else 1
-            intents.append(
-                (
-                    session_id,
-                    [
-                        SessionStarting(
-                            session_id=session_id,
-                            attempt=attempt,
-                            runtime_name=runtime_name(session_id, attempt),
-                        )
-                    ],
-                )
-            )
-            self._waiting.pop(session_id, None)
-            index.remove(session_id)
-        results = await self.storage.append_batch(intents)
-        for session_id, queued_session, stored in zip(starting, before, results, strict=True):
-            self._wake(session_id)
-            # The launch goes on from the projection folded here when the index's copy was
-            # current (the usual case), and reads it from the store otherwise.
-            fresh = None
-            if queued_session is not None and stored:
-                fresh = await self.folded(queued_session, stored)
-            self._spawn(tg, session_id, launch=True, session=fresh)
-
-    def _spawn(
-        self,
-        tg: anyio.abc.TaskGroup,
-        session_id: str,
-        *,
-        launch: bool,
-        handle: Any = None,
-        session: Session | None = None,
-    ) -> None:
-        if session_id in self._supervised:
-            return
-        scope = anyio.CancelScope()
-        done = anyio.Event()
-        self._supervised[session_id] = scope
-        self._supervisor_done[session_id] = done
-
-        async def run() -> None:
-            try:
-                with scope:
-                    if launch:
-                        await self._runner.launch(session_id, session)
-                    else:
-                        await self._runner.supervise(session_id, handle)
-            except ScopecraftError as exc:
-                log.error("session %s: %s", session_id, exc)
-            finally:
-                self._supervised.pop(session_id, None)
-                if self._supervisor_done.get(session_id) is done:
-                    del self._supervisor_done[session_id]
-                done.set()
-                self.wake_scheduler()
-
-        tg.start_soon(run)
-
     async def refresh(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound on an internal wait, like wait()
         """Bring the store up to date with the runtimes: collect the last output of every
         in-flight session whose runtime has ended (exited, or gone) and record its end.
@@ -1582,107 +1435,15 @@ class Engine:
         process (the CLI's ``session list``) calls it before it reads. Returns after at most
         ``timeout`` seconds; what is not collected by then is collected later.
         """
-        with anyio.move_on_after(timeout):
-            await self._lease_decided.wait()
-            if self._leader_scope is None:
-                return
-            await self._reconciled.wait()
-            in_flight = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
-            ending: list[anyio.Event] = []
-            for session in in_flight:
-                handle = self._runner.handle_for(session)
-                done = self._supervisor_done.get(session.id)
-                if handle is None or done is None:
-                    continue
-                state = await self.executor(session.executor).state(handle)
-                if state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING):
-                    ending.append(done)
-            for done in ending:
-                await done.wait()
+        await self._scheduler.refresh(timeout=timeout)
 
-    async def reconcile(self, *, _tg: anyio.abc.TaskGroup | None = None) -> None:
+    async def reconcile(self) -> None:
         """Adopt live runtimes of in-flight sessions, record the exit of finished ones, and
         reap runtimes whose session has ended.
 
         Run at open (by the engine that takes the scheduler lease) and available to call.
         """
-        tg = _tg or self._tg
-        in_flight = await self.storage.list_sessions(statuses=list(_IN_FLIGHT))
-        for session in in_flight:
-            handle = self._runner.handle_for(session)
-            if tg is None:
-                continue
-            if handle is None:
-                # Crashed between intent and start: start again; the name adopts a runtime.
-                self._spawn(tg, session.id, launch=True)
-            else:
-                self._spawn(tg, session.id, launch=False, handle=handle)
-        # Executors that may own runtimes: those in use, configured, or of in-flight sessions.
-        for name in {s.executor for s in in_flight} | set(self.config.executors):
-            try:
-                self.executor(name)
-            except ScopecraftError as exc:
-                log.warning("cannot load executor %s to reconcile: %s", name, exc)
-        await self._reap_run_folders()
-        for name in list(self._executors):
-            executor = self._executors[name]
-            try:
-                handles = await executor.discover(self.storage.store_id)
-            except ScopecraftError as exc:
-                log.warning("cannot list runtimes of %s: %s", name, exc)
-                continue
-            for handle in handles:
-                found: Session | None
-                try:
-                    found = await self.storage.get_session(handle.session_id)
-                except SessionNotFound:
-                    found = None  # labelled ours but unknown to the store: an orphan
-                if found is None or (
-                    found.is_terminal and handle.session_id not in self._supervised
-                ):
-                    state = await executor.state(handle)
-                    if state.status is RuntimeStatus.RUNNING:
-                        await executor.stop(handle, grace=self.config.stop_grace)
-                    await executor.remove(handle)
-
-    async def _reap_run_folders(self) -> None:
-        """Stop and remove what is left of attempts whose session has ended (their spool
-        folders are removed once collected, so any left is unfinished business)."""
-        runs = self.home / "runs"
-        folders = await anyio.to_thread.run_sync(
-            lambda: sorted(p for p in runs.glob("*/*") if p.is_dir()) if runs.is_dir() else []
-        )
-        for folder in folders:
-            session_id, attempt_text = folder.parent.name, folder.name
-            try:
-                session = await self.storage.get_session(session_id)
-            except ScopecraftError:
-                continue
-            if not session.is_terminal or session_id in self._supervised:
-                continue
-            if not attempt_text.isdigit():
-                continue
-            attempt = int(attempt_text)
-            from ._runtime import runtime_name
-            from .executors._protocol import RuntimeHandle
-
-            handle = RuntimeHandle(
-                session_id=session_id,
-                attempt=attempt,
-                runtime_name=runtime_name(session_id, attempt),
-                runtime_id=(session.runtime_id or "") if attempt == session.attempt else "",
-                run_dir=folder,
-            )
-            try:
-                executor = self.executor(session.executor)
-                if (
-                    handle.runtime_id
-                    and (await executor.state(handle)).status is RuntimeStatus.RUNNING
-                ):
-                    await executor.stop(handle, grace=self.config.stop_grace)
-                await executor.remove(handle)
-            except ScopecraftError as exc:
-                log.warning("cannot reap %s: %s", folder, exc)
+        await self._scheduler.reconcile()
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

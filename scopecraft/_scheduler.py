@@ -1,0 +1,307 @@
+"""The scheduler: the scheduler lease, queue passes, supervisors, reconcile and refresh.
+
+An :class:`~scopecraft.Engine` competes for the store's scheduler lease for as long as it is
+open; while it holds it, its :class:`Scheduler` drives the queue (one pass per wake-up or
+interval), supervises every runtime it started or adopted, and reconciles runtimes left by
+earlier processes. Losing the lease stops all of that; the runtimes go on, for the next holder.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+from ._errors import ScopecraftError, SessionNotFound
+from ._events import Event, SessionStarting, SessionWaiting
+from ._models import Session, SessionStatus, utcnow
+from .executors._protocol import RuntimeStatus
+from .policies._index import QueueIndex
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+
+__all__ = ["Scheduler"]
+
+log = logging.getLogger("scopecraft.engine")
+
+SCHEDULER_LEASE = "scheduler"
+IN_FLIGHT = (SessionStatus.STARTING, SessionStatus.RUNNING)
+_INDEX_REFRESH = 5.0  # seconds a queue index is trusted without a rebuild
+
+
+class Scheduler:
+    """Drives the queue of one engine while it holds the scheduler lease.
+
+    Args:
+        engine: The engine it schedules for.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self.leader_scope: anyio.CancelScope | None = None
+        self.supervised: dict[str, anyio.CancelScope] = {}
+        self.supervisor_done: dict[str, anyio.Event] = {}
+        self.lease_decided = anyio.Event()
+        self.reconciled = anyio.Event()
+        self.waiting: dict[str, str] = {}
+        self.index: QueueIndex | None = None
+        self.index_built = 0.0
+        self._wakeup = anyio.Event()
+
+    def wake(self) -> None:
+        """Ask for a pass now."""
+        self._wakeup.set()
+
+    async def lease_loop(self) -> None:
+        ttl = self._engine.config.lease_ttl
+        while True:
+            try:
+                held = await self._engine.storage.acquire_lease(
+                    SCHEDULER_LEASE, self._engine._holder, ttl
+                )
+            except ScopecraftError as exc:
+                log.warning("cannot renew the scheduler lease: %s", exc)
+                held = False
+            if held and self.leader_scope is None:
+                assert self._engine._tg is not None
+                await self._engine._tg.start(self.lead)
+            elif not held and self.leader_scope is not None:
+                log.warning("lost the scheduler lease; another engine drives the queue")
+                self.leader_scope.cancel()
+                self.leader_scope = None
+            self.lease_decided.set()
+            await anyio.sleep(ttl / 3)
+
+    async def lead(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self.leader_scope = scope
+            self.index = None
+            self.reconciled = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                task_status.started()
+                await self.reconcile(tg)
+                self.reconciled.set()
+                while True:
+                    try:
+                        await self.schedule_pass(tg)
+                    except ScopecraftError as exc:
+                        log.warning("scheduler pass failed: %s", exc)
+                    with anyio.move_on_after(self._engine.config.scheduler_interval):
+                        await self._wakeup.wait()
+                    self._wakeup = anyio.Event()
+
+    async def queue_index(self) -> QueueIndex:
+        """The leader's queue index: kept up to date by this engine's own writes, rebuilt from
+        the store when another process changed the queue (its size differs) and every few
+        seconds in any case."""
+        count = await self._engine.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        now = anyio.current_time()
+        index = self.index
+        if index is None or len(index) != count or now - self.index_built > _INDEX_REFRESH:
+            queued = await self._engine.storage.list_sessions(statuses=[SessionStatus.QUEUED])
+            index = self.index = QueueIndex(queued)
+            self.index_built = now
+        return index
+
+    async def schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
+        index = await self.queue_index()
+        if not len(index):
+            return
+        active = await self._engine.storage.list_sessions(statuses=list(IN_FLIGHT))
+        schedule = self._engine.policy.schedule(index, active, now=utcnow())
+        for session_id, (reason, detail) in schedule.waiting.items():
+            if self.waiting.get(session_id) != reason:
+                self.waiting[session_id] = reason
+                await self._engine.append(
+                    session_id,
+                    [SessionWaiting(session_id=session_id, reason=reason, detail=detail)],
+                )
+        # A session whose previous attempt is still being wound up here waits a pass.
+        starting = [sid for sid in schedule.start if sid not in self.supervised]
+        if not starting:
+            return
+        from ._runtime import runtime_name
+
+        # One transaction records the intent of every decision of this pass; each launch
+        # then finds its session `starting` and goes on from there.
+        intents: list[tuple[str, list[Event]]] = []
+        before: list[Session | None] = []
+        for session_id in starting:
+            queued_session = index.get(session_id)
+            before.append(queued_session)
+            attempt = queued_session.attempt if queued_session is not None else 1
+            intents.append(
+                (
+                    session_id,
+                    [
+                        SessionStarting(
+                            session_id=session_id,
+                            attempt=attempt,
+                            runtime_name=runtime_name(session_id, attempt),
+                        )
+                    ],
+                )
+            )
+            self.waiting.pop(session_id, None)
+            index.remove(session_id)
+        results = await self._engine.storage.append_batch(intents)
+        for session_id, queued_session, stored in zip(starting, before, results, strict=True):
+            self._engine._wake(session_id)
+            # The launch goes on from the projection folded here when the index's copy was
+            # current (the usual case), and reads it from the store otherwise.
+            fresh = None
+            if queued_session is not None and stored:
+                fresh = await self._engine.folded(queued_session, stored)
+            self.spawn(tg, session_id, launch=True, session=fresh)
+
+    def spawn(
+        self,
+        tg: anyio.abc.TaskGroup,
+        session_id: str,
+        *,
+        launch: bool,
+        handle: Any = None,
+        session: Session | None = None,
+    ) -> None:
+        if session_id in self.supervised:
+            return
+        scope = anyio.CancelScope()
+        done = anyio.Event()
+        self.supervised[session_id] = scope
+        self.supervisor_done[session_id] = done
+
+        async def run() -> None:
+            try:
+                with scope:
+                    if launch:
+                        await self._engine._runner.launch(session_id, session)
+                    else:
+                        await self._engine._runner.supervise(session_id, handle)
+            except ScopecraftError as exc:
+                log.error("session %s: %s", session_id, exc)
+            finally:
+                self.supervised.pop(session_id, None)
+                if self.supervisor_done.get(session_id) is done:
+                    del self.supervisor_done[session_id]
+                done.set()
+                self.wake()
+
+        tg.start_soon(run)
+
+    async def refresh(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound on an internal wait, like wait()
+        """Bring the store up to date with the runtimes: collect the last output of every
+        in-flight session whose runtime has ended (exited, or gone) and record its end.
+
+        Only the engine that holds the scheduler lease collects, so no two engines ever
+        record one end; in any other engine this returns at once, as the lease holder keeps
+        the store current. Runtimes still running are left to the scheduler. A one-shot
+        process (the CLI's ``session list``) calls it before it reads. Returns after at most
+        ``timeout`` seconds; what is not collected by then is collected later.
+        """
+        with anyio.move_on_after(timeout):
+            await self.lease_decided.wait()
+            if self.leader_scope is None:
+                return
+            await self.reconciled.wait()
+            in_flight = await self._engine.storage.list_sessions(statuses=list(IN_FLIGHT))
+            ending: list[anyio.Event] = []
+            for session in in_flight:
+                handle = self._engine._runner.handle_for(session)
+                done = self.supervisor_done.get(session.id)
+                if handle is None or done is None:
+                    continue
+                state = await self._engine.executor(session.executor).state(handle)
+                if state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING):
+                    ending.append(done)
+            for done in ending:
+                await done.wait()
+
+    async def reconcile(self, tg: anyio.abc.TaskGroup | None = None) -> None:
+        """Adopt live runtimes of in-flight sessions, record the exit of finished ones, and
+        reap runtimes whose session has ended.
+
+        Run at open (by the engine that takes the scheduler lease) and available to call.
+        """
+        tg = tg or self._engine._tg
+        in_flight = await self._engine.storage.list_sessions(statuses=list(IN_FLIGHT))
+        for session in in_flight:
+            handle = self._engine._runner.handle_for(session)
+            if tg is None:
+                continue
+            if handle is None:
+                # Crashed between intent and start: start again; the name adopts a runtime.
+                self.spawn(tg, session.id, launch=True)
+            else:
+                self.spawn(tg, session.id, launch=False, handle=handle)
+        # Executors that may own runtimes: those in use, configured, or of in-flight sessions.
+        for name in {s.executor for s in in_flight} | set(self._engine.config.executors):
+            try:
+                self._engine.executor(name)
+            except ScopecraftError as exc:
+                log.warning("cannot load executor %s to reconcile: %s", name, exc)
+        await self.reap_run_folders()
+        for name in list(self._engine._executors):
+            executor = self._engine._executors[name]
+            try:
+                handles = await executor.discover(self._engine.storage.store_id)
+            except ScopecraftError as exc:
+                log.warning("cannot list runtimes of %s: %s", name, exc)
+                continue
+            for handle in handles:
+                found: Session | None
+                try:
+                    found = await self._engine.storage.get_session(handle.session_id)
+                except SessionNotFound:
+                    found = None  # labelled ours but unknown to the store: an orphan
+                if found is None or (
+                    found.is_terminal and handle.session_id not in self.supervised
+                ):
+                    state = await executor.state(handle)
+                    if state.status is RuntimeStatus.RUNNING:
+                        await executor.stop(handle, grace=self._engine.config.stop_grace)
+                    await executor.remove(handle)
+
+    async def reap_run_folders(self) -> None:
+        """Stop and remove what is left of attempts whose session has ended (their spool
+        folders are removed once collected, so any left is unfinished business)."""
+        runs = self._engine.home / "runs"
+        folders = await anyio.to_thread.run_sync(
+            lambda: sorted(p for p in runs.glob("*/*") if p.is_dir()) if runs.is_dir() else []
+        )
+        for folder in folders:
+            session_id, attempt_text = folder.parent.name, folder.name
+            try:
+                session = await self._engine.storage.get_session(session_id)
+            except ScopecraftError:
+                continue
+            if not session.is_terminal or session_id in self.supervised:
+                continue
+            if not attempt_text.isdigit():
+                continue
+            attempt = int(attempt_text)
+            from ._runtime import runtime_name
+            from .executors._protocol import RuntimeHandle
+
+            handle = RuntimeHandle(
+                session_id=session_id,
+                attempt=attempt,
+                runtime_name=runtime_name(session_id, attempt),
+                runtime_id=(session.runtime_id or "") if attempt == session.attempt else "",
+                run_dir=folder,
+            )
+            try:
+                executor = self._engine.executor(session.executor)
+                if (
+                    handle.runtime_id
+                    and (await executor.state(handle)).status is RuntimeStatus.RUNNING
+                ):
+                    await executor.stop(handle, grace=self._engine.config.stop_grace)
+                await executor.remove(handle)
+            except ScopecraftError as exc:
+                log.warning("cannot reap %s: %s", folder, exc)

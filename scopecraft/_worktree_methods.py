@@ -1,0 +1,319 @@
+"""The engine's worktree and history methods: worktree status, cleanup, pause and resume,
+the task view across branches, session records archived in git, and plans written as tasks.
+
+:class:`WorktreeMethods` is a part of :class:`~scopecraft.Engine` (a mixin): it uses the
+engine's store, worktree orchestrator and session methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from ._config import EngineConfig
+from ._errors import CapabilityMissing, InvalidTransition, ScopecraftError
+from ._events import (
+    AgentMessage,
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    ArtifactStored,
+    BudgetChanged,
+    ChangesRecorded,
+    ErrorOccurred,
+    Event,
+    FeedbackGiven,
+    SessionCancelled,
+    SessionCompleted,
+    SessionContinued,
+    SessionFailed,
+    SessionPaused,
+    SessionResumed,
+    SessionRetryScheduled,
+    SessionStarted,
+    SessionStarting,
+)
+from ._models import Session, Task
+from ._names import validate_task_id
+from ._redact import Redactor
+from .storage._protocol import StorageAdapter
+from .worktrees._protocol import WorktreeOrchestrator
+
+if TYPE_CHECKING:
+    from ._plan import Plan
+    from .worktrees import (
+        CleanupDecision,
+        CleanupPolicy,
+        GitHistory,
+        GitWorktreeOrchestrator,
+        PausedWorktree,
+        PreparedWorktree,
+        TaskAcrossBranches,
+        WorktreeStatus,
+        WorktreeTasks,
+    )
+
+__all__ = ["WorktreeMethods"]
+
+log = logging.getLogger("scopecraft.engine")
+
+
+class WorktreeMethods:
+    """Worktree and history methods of :class:`~scopecraft.Engine`."""
+
+    if TYPE_CHECKING:
+        # Provided by the engine.
+        config: EngineConfig
+        home: Path
+        redactor: Redactor
+
+        @property
+        def storage(self) -> StorageAdapter: ...
+
+        @property
+        def worktrees(self) -> WorktreeOrchestrator: ...
+
+        async def get_task(self, task_id: str) -> Task: ...
+
+        async def get_session(self, session_id: str) -> Session: ...
+
+        async def list_sessions(
+            self, *, active: bool = False, queued: bool = False, all: bool = False
+        ) -> list[Session]: ...
+
+        async def task_file_in(self, task: Task, worktree: Path) -> Path | None: ...
+
+        async def append(self, session_id: str, events: Sequence[Event]) -> list[Event]: ...
+
+    async def _git_orchestrator(self) -> GitWorktreeOrchestrator:
+        from .worktrees import GitWorktreeOrchestrator
+
+        orchestrator = self.worktrees
+        if not isinstance(orchestrator, GitWorktreeOrchestrator):
+            raise CapabilityMissing("this worktree orchestrator has no worktree management")
+        return orchestrator
+
+    async def _history(self) -> GitHistory:
+        from .worktrees import GitHistory
+
+        info = await self.worktrees.repo_info()
+        return GitHistory(info.root)
+
+    async def session_record(
+        self, session_id: str, pending: Sequence[Event] = ()
+    ) -> dict[str, Any]:
+        """The record archived for an ended session: the session, its attempts, decisions,
+        cost, changes and final commit (all redacted, as stored), including ``pending``
+        events about to be stored."""
+        from ._projection import apply
+
+        session = await self.get_session(session_id)
+        stored = [item.event for item in await self.storage.read_events(session_id)]
+        clean = [self.redactor.model(e) for e in pending]
+        for event in clean:
+            session = apply(session, event)
+        attempts: list[dict[str, Any]] = []
+        decisions: list[dict[str, Any]] = []
+        changes: dict[str, Any] | None = None
+        summary = ""
+        for event in [*stored, *clean]:
+            data = event.model_dump(mode="json", exclude={"session_id"})
+            if isinstance(
+                event,
+                SessionStarting
+                | SessionStarted
+                | SessionCompleted
+                | SessionFailed
+                | SessionCancelled
+                | SessionPaused
+                | SessionResumed
+                | SessionContinued
+                | SessionRetryScheduled,
+            ):
+                attempts.append(data)
+            elif isinstance(
+                event,
+                FeedbackGiven
+                | ApprovalRequested
+                | ApprovalGranted
+                | ApprovalDenied
+                | BudgetChanged
+                | ArtifactStored,
+            ):
+                decisions.append(data)
+            elif isinstance(event, ChangesRecorded):
+                changes = data
+            elif isinstance(event, AgentMessage):
+                summary = event.text
+        return {
+            "session": session.model_dump(mode="json"),
+            "summary": summary,
+            "attempts": attempts,
+            "decisions": decisions,
+            "cost_usd": session.cost_usd,
+            "changes": changes,
+            "final_commit": changes["head"] if changes else None,
+        }
+
+    async def archive_session(self, session_id: str, pending: Sequence[Event] = ()) -> None:
+        """Archive a session's record (with ``pending`` events about to be stored) on
+        ``refs/scopecraft/history``; a failure is recorded as an event, never raised."""
+        if not self.config.archive_history:
+            return
+        session = await self.storage.get_session(session_id)
+        try:
+            record = await self.session_record(session_id, pending)
+            await (await self._history()).archive_session(record, session.task_id, session_id)
+        except (ScopecraftError, OSError) as exc:
+            await self.append(
+                session_id,
+                [ErrorOccurred(session_id=session_id, where="history", message=str(exc))],
+            )
+
+    async def session_ended(self, session_id: str) -> None:
+        """What follows a session's end: apply the cleanup policy (failures are logged)."""
+        session = await self.storage.get_session(session_id)
+        if not session.is_terminal:
+            return
+        if self.config.cleanup.kind != "never":
+            try:
+                await self.cleanup_worktrees(dry_run=False)
+            except (ScopecraftError, OSError) as exc:
+                log.warning("worktree cleanup failed: %s", exc)
+
+    async def history(self, task_id: str) -> list[dict[str, Any]]:
+        """The archived records of a task's ended sessions, read from ``refs/scopecraft/history``.
+
+        Raises:
+            InvalidName: not a valid task id.
+        """
+        validate_task_id(task_id)
+        return await (await self._history()).read_history(task_id)
+
+    async def push_history(self, remote: str = "origin") -> None:
+        """Push ``refs/scopecraft/history`` to ``remote`` (share the archive).
+
+        Raises:
+            GitError: git refused.
+        """
+        await (await self._history()).push(remote)
+
+    async def fetch_history(self, remote: str = "origin") -> None:
+        """Fetch ``remote``'s history ref and merge it with the local one.
+
+        Raises:
+            GitError: git refused.
+        """
+        await (await self._history()).fetch(remote)
+
+    async def worktrees_status(self) -> list[WorktreeStatus]:
+        """Every managed worktree with its branch, state and changes."""
+        return await (await self._git_orchestrator()).list_worktrees()
+
+    async def cleanup_worktrees(
+        self, *, dry_run: bool = True, policy: CleanupPolicy | None = None
+    ) -> list[CleanupDecision]:
+        """Apply a cleanup policy (default the configured one) to every managed worktree, or
+        with ``dry_run`` say what it would do and why. Uncommitted work and unpushed,
+        unmerged branches are never removed."""
+        orchestrator = await self._git_orchestrator()
+        sessions = await self.storage.list_sessions()
+        return await orchestrator.cleanup(policy or self.config.cleanup, sessions, dry_run=dry_run)
+
+    async def pause_worktree(self, task_id: str) -> PausedWorktree:
+        """Commit a task environment's work in progress, remove its worktree, keep its branch.
+
+        Raises:
+            InvalidTransition: a session of that environment has not ended.
+        """
+        task = await self.get_task(task_id)
+        binding = await self.worktrees.bind(task)
+        for session in await self.list_sessions():
+            if session.worktree_path == str(binding.path):
+                raise InvalidTransition(
+                    f"session {session.id} ({session.status.value}) still uses {binding.path}; "
+                    "cancel it or wait for it to end"
+                )
+        return await (await self._git_orchestrator()).pause(binding)
+
+    async def resume_worktree(self, task_id: str) -> PreparedWorktree:
+        """Re-add a paused task environment's worktree from its branch."""
+        task = await self.get_task(task_id)
+        return await (await self._git_orchestrator()).resume(await self.worktrees.bind(task))
+
+    async def task_view(self, branches: Sequence[str] | None = None) -> list[TaskAcrossBranches]:
+        """Every task with its status on each branch (read from the branches' trees, no
+        checkout) and the sessions that ran on it."""
+        from .worktrees import WorktreeTaskView
+
+        view = WorktreeTaskView(
+            await self._git_orchestrator(), home=self.home, layout=self.config.task_layout
+        )
+        return await view.overview(await self.storage.list_sessions(), branches=branches)
+
+    async def worktree_tasks(self, name: str) -> WorktreeTasks:
+        """The tasks one worktree owns (named by branch, env id or task id), with sessions."""
+        from .worktrees import WorktreeTaskView
+
+        view = WorktreeTaskView(
+            await self._git_orchestrator(), home=self.home, layout=self.config.task_layout
+        )
+        return await view.worktree(name, await self.storage.list_sessions())
+
+    async def plan(self, session_id: str) -> Plan | None:
+        """The last valid plan a planning session produced, or ``None``.
+
+        Raises:
+            SessionNotFound: no such session.
+        """
+        from ._plan import Plan
+
+        await self.get_session(session_id)
+        found: Plan | None = None
+        for item in await self.storage.read_events(session_id):
+            event = item.event
+            if isinstance(event, ArtifactStored) and event.kind == "plan":
+                found = Plan.model_validate(event.data)
+        return found
+
+    async def write_plan(self, session_id: str) -> list[Task]:
+        """Write a planning session's plan as Scopecraft subtask files of its task, in the
+        session's worktree (never the main one), and commit them on the task branch.
+
+        Returns:
+            The subtasks written.
+
+        Raises:
+            SessionNotFound: no such session.
+            InvalidTransition: the session has no valid plan.
+        """
+        from ._plan import write_plan
+
+        session = await self.get_session(session_id)
+        plan = await self.plan(session_id)
+        if plan is None or not session.worktree_path:
+            raise InvalidTransition(f"session {session_id} has no valid plan to write")
+        task = await self.get_task(session.task_id)
+        worktree = Path(session.worktree_path)
+        source = await self.task_file_in(task, worktree)
+        if source is None:
+            raise InvalidTransition(f"the task file of {task.id} is not in the worktree {worktree}")
+        tasks_root = await anyio.to_thread.run_sync(_tasks_root_of, source)
+        written = await anyio.to_thread.run_sync(write_plan, plan, task, tasks_root)
+        await self.worktrees.record_changes(
+            worktree, message=f"scopecraft: plan of session {session_id} for {task.id}"
+        )
+        return written
+
+
+def _tasks_root_of(task_file: Path) -> Path:
+    """The ``.tasks`` (or central ``tasks``) folder holding ``task_file``."""
+    for parent in task_file.parents:
+        if parent.name in (".tasks", "tasks"):
+            return parent
+    raise InvalidTransition(f"{task_file} is not inside a tasks folder")

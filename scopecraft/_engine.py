@@ -550,8 +550,23 @@ class Engine(WorktreeMethods):
             return session
         return await self.storage.get_session(session.id)
 
-    async def cost_totals(self, session: Session) -> CostTotals:
-        """Cost so far for every scope a budget can cover (see :class:`CostTotals`)."""
+    async def cost_totals(
+        self, session: Session, *, scopes: Iterable[str] | None = None
+    ) -> CostTotals:
+        """Cost so far for every scope a budget can cover (see :class:`CostTotals`).
+
+        Args:
+            session: The session whose scopes are summed.
+            scopes: Only these of ``task``, ``area``, ``team`` and ``day`` (the others are
+                left at 0); ``None`` for all. Only ``task`` reads just the task's sessions;
+                the others sum over every stored session.
+        """
+        wanted = {"task", "area", "team", "day"} if scopes is None else set(scopes)
+        if not wanted:
+            return CostTotals(session=session.cost_usd)
+        if wanted == {"task"}:
+            mine = await self.storage.list_sessions(task_id=session.task_id)
+            return CostTotals(session=session.cost_usd, task=sum(s.cost_usd for s in mine))
         sessions = await self.storage.list_sessions()
         today = utcnow().date()
         totals = {"task": 0.0, "area": 0.0, "team": 0.0, "day": 0.0}
@@ -570,7 +585,10 @@ class Engine(WorktreeMethods):
         session = await self.storage.get_session(session_id)
         if session.status not in (SessionStatus.STARTING, SessionStatus.RUNNING):
             return
-        decision = self.policy.check_cost(session, await self.cost_totals(session))
+        policy = self.policy
+        # The built-in policy names the scopes it has budgets for; any other gets them all.
+        scopes = policy.cost_scopes(session) if isinstance(policy, PriorityQueuePolicy) else None
+        decision = policy.check_cost(session, await self.cost_totals(session, scopes=scopes))
         if decision.action is CostAction.CONTINUE:
             return
         log.info("session %s: %s", session_id, decision.reason)

@@ -395,6 +395,26 @@ class PriorityQueuePolicy:
 
     # -- cost --------------------------------------------------------------------------------
 
+    def cost_scopes(self, session: Session) -> frozenset[str]:
+        """The scopes beyond the session itself (``task``, ``area``, ``team``, ``day``) whose
+        totals :meth:`check_cost` looks at for ``session``: those with a budget. The engine
+        sums only these (a sum over every stored session is the costly part)."""
+        budgets = self.budgets
+        scopes: set[str] = set()
+        if budgets.task_usd is not None:
+            scopes.add("task")
+        if budgets.day_usd is not None:
+            scopes.add("day")
+        if session.area is not None and (
+            session.area in budgets.area_usd or "*" in budgets.area_usd
+        ):
+            scopes.add("area")
+        if session.team is not None and (
+            session.team in budgets.team_usd or "*" in budgets.team_usd
+        ):
+            scopes.add("team")
+        return frozenset(scopes)
+
     def check_cost(self, session: Session, totals: CostTotals) -> CostDecision:
         """Forbid above the forbidden threshold, ask approval above the supervised one, pause
         when a budget is reached."""

@@ -91,6 +91,28 @@ async def test_budget_pauses_and_resumes_after_raise(repo: Path, home: Path) -> 
         assert "session_resumed" in types
 
 
+async def test_cost_totals_sum_only_the_asked_scopes(repo: Path, home: Path) -> None:
+    """``cost_totals`` sums every scope by default; asked for the task alone it reads only the
+    task's sessions and gives the same task total."""
+    write_task(repo, "spend-03C", "fake: cost 0.25")
+    _commit(repo)
+    async with Engine.open(repo, home=home) as engine:
+        first = await engine.create_session("spend-03C", **LOCAL)
+        await engine.wait(first.id, timeout=30)
+        other = await engine.create_session("ok-01A", **LOCAL)
+        elsewhere = (await engine.wait(other.id, timeout=30)).cost_usd
+        second = await engine.create_session("spend-03C", **LOCAL)
+        done = await engine.wait(second.id, timeout=30)
+        full = await engine.cost_totals(done)
+        task_only = await engine.cost_totals(done, scopes={"task"})
+        none = await engine.cost_totals(done, scopes=())
+    assert full.task == pytest.approx(0.5)
+    assert full.day == pytest.approx(0.5 + elsewhere)
+    assert task_only.task == pytest.approx(0.5)
+    assert (task_only.session, task_only.day, task_only.area) == (0.25, 0.0, 0.0)
+    assert (none.session, none.task) == (0.25, 0.0)
+
+
 async def test_supervised_session_waits_for_approval(repo: Path, home: Path) -> None:
     """A supervised operation waits in awaiting_approval until approved; a denied one is
     cancelled."""

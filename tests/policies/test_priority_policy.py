@@ -168,6 +168,20 @@ def test_cost_decisions() -> None:
     assert policy.check_cost(approved, CostTotals(session=21)).action is CostAction.FORBID
 
 
+def test_cost_scopes_are_those_with_a_budget() -> None:
+    """The engine sums only the scopes the policy has a budget for (a sum over every stored
+    session is what a cost report costs)."""
+    assert PriorityQueuePolicy().cost_scopes(make(1, team="ux")) == frozenset()
+    policy = PriorityQueuePolicy(
+        budgets=Budgets(task_usd=5, area_usd={"ui": 3}, team_usd={"*": 7}, day_usd=50)
+    )
+    assert policy.cost_scopes(make(1, area="api", team=None)) == {"task", "day"}
+    assert policy.cost_scopes(make(1, area="ui", team="ux")) == {"task", "day", "area", "team"}
+    only_area = PriorityQueuePolicy(budgets=Budgets(area_usd={"*": 1}))
+    assert only_area.cost_scopes(make(1, area="db")) == {"area"}
+    assert only_area.cost_scopes(make(1, area=None)) == frozenset()
+
+
 @given(reports=st.lists(st.floats(min_value=0.001, max_value=5.0), min_size=1, max_size=50))
 def test_budget_is_overshot_by_at_most_one_report(reports: list[float]) -> None:
     """Feeding cost reports one by one, the first pause comes at most one report past the

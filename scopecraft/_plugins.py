@@ -72,6 +72,18 @@ class PluginRegistry:
         self._extra = dict(extra or {})
         self._found: dict[str, dict[str, tuple[PluginInfo, EntryPoint | None]]] = {}
         self._loaded: dict[tuple[str, str], Any] = {}
+        self._scanned: dict[str, list[EntryPoint]] | None = None
+
+    def _entry_points(self, group: str) -> list[EntryPoint]:
+        # One scan of the installed distributions serves every group: each scan reads every
+        # distribution's metadata, which is most of a short CLI call's time.
+        if self._scanned is None:
+            installed = entry_points()
+            self._scanned = {
+                f"scopecraft.{name}": list(installed.select(group=f"scopecraft.{name}"))
+                for name in GROUPS
+            }
+        return self._scanned[f"scopecraft.{group}"]
 
     def _is_disabled(self, group: str, name: str) -> bool:
         return name in self._disabled or f"{group}:{name}" in self._disabled
@@ -82,7 +94,7 @@ class PluginRegistry:
         if group in self._found:
             return self._found[group]
         found: dict[str, tuple[PluginInfo, EntryPoint | None]] = {}
-        for ep in entry_points(group=f"scopecraft.{group}"):
+        for ep in self._entry_points(group):
             info = PluginInfo(group, ep.name, ep.value, _distribution_of(ep))
             if ep.name in found:
                 other = found[ep.name][0]

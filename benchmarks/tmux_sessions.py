@@ -278,7 +278,7 @@ async def run(args: argparse.Namespace, root: Path, socket: str) -> None:
 def main() -> None:
     """Run the benchmark on a private tmux server, and clean up."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=9, help="start latency runs")
+    parser.add_argument("--runs", type=int, default=15, help="start latency runs")
     parser.add_argument("--sessions", type=int, default=50, help="dispatch sessions")
     parser.add_argument("--rounds", type=int, default=3, help="dispatch rounds")
     args = parser.parse_args()

@@ -102,6 +102,7 @@ _QUEUE_EVENTS = (
     ApprovalGranted,
     ApprovalDenied,
 )
+_REQUESTS_KEPT = 10_000  # session_queued events kept for launches (see first_request)
 _ADAPTER_SECRETS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_KEY")
 
 
@@ -180,6 +181,7 @@ class Engine(WorktreeMethods):
         self._scheduler = Scheduler(self)
         self._wakes: dict[str, anyio.Event] = {}
         self._task_cache: dict[str, tuple[Task, tuple[int, int] | None]] = {}
+        self._requests: dict[str, tuple[SessionQueued, int]] = {}
         self._closed = False
         self._created_by: str | None = None
 
@@ -868,11 +870,31 @@ class Engine(WorktreeMethods):
             session = replay(stored)
             assert session is not None
             sessions.append(session)
+            first = stored[0]
+            if isinstance(first, SessionQueued):
+                self._remember_request(first, session.last_seq)
             if len(batches) > 1:
                 self._wake(session.id)
                 if self._scheduler.index is not None:
                     self._scheduler.index.update(session)
         return sessions
+
+    def _remember_request(self, queued: SessionQueued, last_seq: int) -> None:
+        requests = self._requests
+        if len(requests) >= _REQUESTS_KEPT:
+            del requests[next(iter(requests))]
+        requests[queued.session_id] = (queued, last_seq)
+
+    def first_request(self, session: Session) -> SessionQueued | None:
+        """The ``session_queued`` event of a session this engine queued, when nothing but
+        the intent to start it has been stored since (its first attempt is starting): the
+        launch then needs no read of the session's events. ``None`` otherwise."""
+        known = self._requests.pop(session.id, None)
+        if known is None:
+            return None
+        queued, last_seq = known
+        starting = session.status is SessionStatus.STARTING and session.attempt == 1
+        return queued if starting and session.last_seq == last_seq + 1 else None
 
     async def get_session(self, session_id: str) -> Session:
         """Return a session.

@@ -162,12 +162,12 @@ class AttemptRunner:
         engine = self._engine
         executor = engine.executor(session.executor)
         agent = engine.agent(session.agent)
+        state_dir = self.state_dir(session.id)
+        run_dir = self.run_dir(session.id, attempt)
         task, overview = await engine.task_and_parent(session.task_id)
         binding = await engine.binding_for(session, task)
         render, resume_id = await self._prompt_for(session, task, agent, overview)
         key = (str(binding.path), binding.branch)
-        state_dir = self.state_dir(session.id)
-        run_dir = self.run_dir(session.id, attempt)
         prompt_path = run_dir / "prompt.md" if executor.capabilities.terminal else None
         known = key in self._prepared
 
@@ -283,8 +283,11 @@ class AttemptRunner:
         worker thread) and the resume id.
         """
         engine = self._engine
-        stored = await engine.storage.read_events(session.id)
-        events = [item.event for item in stored]
+        request = engine.first_request(session)
+        if request is not None:
+            events: list[Event] = [request]  # nothing else was stored before this start
+        else:
+            events = [item.event for item in await engine.storage.read_events(session.id)]
         queued = next((e for e in events if isinstance(e, SessionQueued)), None)
         last_start = max(
             (i for i, e in enumerate(events) if isinstance(e, SessionStarting)), default=-1

@@ -96,11 +96,21 @@ class Scheduler:
                         await self._wakeup.wait()
                     self._wakeup = anyio.Event()
 
-    async def queue_index(self) -> QueueIndex:
+    async def queue_view(self) -> tuple[int, list[Session]]:
+        """How many sessions are queued, and the in-flight ones: in one trip to the store
+        when it offers ``queue_view`` (the built-in stores do), else in two."""
+        storage = self._engine.storage
+        view = getattr(storage, "queue_view", None)
+        if view is not None:
+            result: tuple[int, list[Session]] = await view(list(IN_FLIGHT))
+            return result
+        count = await storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        return count, await storage.list_sessions(statuses=list(IN_FLIGHT))
+
+    async def queue_index(self, count: int) -> QueueIndex:
         """The leader's queue index: kept up to date by this engine's own writes, rebuilt from
-        the store when another process changed the queue (its size differs) and every few
-        seconds in any case."""
-        count = await self._engine.storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        the store when another process changed the queue (its size, ``count`` as just read,
+        differs) and every few seconds in any case."""
         now = anyio.current_time()
         index = self.index
         if index is None or len(index) != count or now - self.index_built > _INDEX_REFRESH:
@@ -110,10 +120,10 @@ class Scheduler:
         return index
 
     async def schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
-        index = await self.queue_index()
+        count, active = await self.queue_view()
+        index = await self.queue_index(count)
         if not len(index):
             return
-        active = await self._engine.storage.list_sessions(statuses=list(IN_FLIGHT))
         schedule = self._engine.policy.schedule(index, active, now=utcnow())
         for session_id, (reason, detail) in schedule.waiting.items():
             if self.waiting.get(session_id) != reason:

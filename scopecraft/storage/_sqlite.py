@@ -463,6 +463,32 @@ class SqliteStorage:
         row = await self._run(functools.partial(self._db.run, work))
         return int(row[0]) if row is not None else 0
 
+    async def queue_view(self, active: Sequence[SessionStatus]) -> tuple[int, list[Session]]:
+        """How many sessions are queued, and the sessions in the ``active`` statuses, read in
+        one trip to the store's thread: what one scheduler pass needs (an optional extra of
+        the built-in stores; the engine counts and lists separately on other stores).
+
+        Raises:
+            ValueError: an unknown status.
+            StorageError: the store cannot be read.
+        """
+        queued_where, queued_args = _session_filter([SessionStatus.QUEUED], None)
+        count_sql = f"SELECT count(*) FROM sessions{queued_where}"  # noqa: S608 - placeholders only
+        where, args = _session_filter(active, None)
+        list_sql = (
+            f"SELECT id, last_seq FROM sessions{where} ORDER BY created_at, rowid LIMIT ?"  # noqa: S608 - placeholders only
+            if where is not None
+            else None
+        )
+        params = (*args, check_limit(None))
+
+        def work() -> tuple[int, list[Session]]:
+            row = self._db.run(functools.partial(_fetch_one, count_sql, queued_args))
+            sessions = [] if list_sql is None else self._list_sessions_sync(list_sql, params)
+            return (int(row[0]) if row is not None else 0), sessions
+
+        return await self._run(work)
+
     async def read_events(
         self,
         session_id: str | None = None,

@@ -242,6 +242,19 @@ class MemoryStorage:
             self._check_open()
             return len(self._matching(statuses, None))
 
+    async def queue_view(self, active: Sequence[SessionStatus]) -> tuple[int, list[Session]]:
+        """How many sessions are queued, and the sessions in the ``active`` statuses, oldest
+        first (see :meth:`scopecraft.storage.SqliteStorage.queue_view`).
+
+        Raises:
+            ValueError: an unknown status.
+            StorageError: the store is not open.
+        """
+        async with self._lock:
+            self._check_open()
+            queued = len(self._matching([SessionStatus.QUEUED], None))
+            return queued, list(self._matching(list(active), None))
+
     async def read_events(
         self,
         session_id: str | None = None,

@@ -282,6 +282,26 @@ class StorageContract:
         assert await storage.count_sessions(statuses=[SessionStatus.RUNNING]) == before_running + 1
         assert await storage.count_sessions(statuses=[]) == 0
 
+    @pytest.mark.anyio
+    async def test_queue_view_counts_queued_and_lists_active(self, storage: StorageAdapter) -> None:
+        """``queue_view`` (an optional extra) gives the queued count and the sessions in the
+        given statuses, as ``count_sessions`` and ``list_sessions`` would."""
+        view = getattr(storage, "queue_view", None)
+        if view is None:
+            pytest.skip("this store has no queue_view")
+        ids = [new_session_id() for _ in range(3)]
+        for sid in ids:
+            await storage.append(sid, [queued_event(sid)])
+        await storage.append(ids[1], [SessionStarted(session_id=ids[1], attempt=1, runtime_id="r")])
+        count, active = await view([SessionStatus.STARTING, SessionStatus.RUNNING])
+        assert count == await storage.count_sessions(statuses=[SessionStatus.QUEUED])
+        expected = await storage.list_sessions(
+            statuses=[SessionStatus.STARTING, SessionStatus.RUNNING]
+        )
+        assert [s.id for s in active] == [s.id for s in expected]
+        assert ids[1] in {s.id for s in active}
+        assert await view([]) == (count, [])
+
     # -- reading events ------------------------------------------------------------------------
 
     @pytest.mark.anyio

@@ -205,15 +205,8 @@ class Scheduler:
         tg.start_soon(run)
 
     async def refresh(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound on an internal wait, like wait()
-        """Bring the store up to date with the runtimes: collect the last output of every
-        in-flight session whose runtime has ended (exited, or gone) and record its end.
-
-        Only the engine that holds the scheduler lease collects, so no two engines ever
-        record one end; in any other engine this returns at once, as the lease holder keeps
-        the store current. Runtimes still running are left to the scheduler. A one-shot
-        process (the CLI's ``session list``) calls it before it reads. Returns after at most
-        ``timeout`` seconds; what is not collected by then is collected later.
-        """
+        """Wait (at most ``timeout`` seconds) for the supervisors of in-flight sessions whose
+        runtime has ended, when this engine leads (see :meth:`scopecraft.Engine.refresh`)."""
         with anyio.move_on_after(timeout):
             await self.lease_decided.wait()
             if self.leader_scope is None:

@@ -30,7 +30,9 @@ async def test_max_concurrent_two_never_runs_more_than_two(repo: Path, home: Pat
     """Six sessions under ``max_concurrent`` 2: the event timeline never shows more than two
     in flight (from session_starting to their end), and all six complete."""
     for i in range(6):
-        write_task(repo, f"q{i}-02A", "fake: say working\nfake: sleep 0.3")
+        # Long enough that the six are queued before the first two end, however slowly a
+        # loaded machine creates them (else nothing would have to wait).
+        write_task(repo, f"q{i}-02A", "fake: say working\nfake: sleep 1")
     _commit(repo)
     policy = PriorityQueuePolicy({"autonomous": 2})
     async with Engine.open(

@@ -16,6 +16,7 @@ from ._common import (
     as_usd,
     check_argv_prompt,
     encode_prompt,
+    events_from_json_line,
     looks_retryable,
     outcome_from_exit,
     prompt_tail,
@@ -116,29 +117,9 @@ class ClaudeStreamParser:
         Lines on the ``system`` stream (the engine's own) and lines that are not JSON objects
         are no events. Never raises.
         """
-        if stream == "system" or self._outcome is not None:
+        if self._outcome is not None:
             return []
-        text = line.strip()
-        if not text.startswith("{"):
-            return []
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return []
-        if not isinstance(data, dict):
-            return []
-        events: list[Event] = []
-        try:
-            self._handle(data, events)
-        except Exception as exc:
-            # A shape we did not foresee must not break collection: keep what was read.
-            log.warning(
-                "%s: skipped an output line of %d characters that could not be read (%s)",
-                self.agent,
-                len(text),
-                type(exc).__name__,
-            )
-        return events
+        return events_from_json_line(line, stream, self._handle, log, self.agent)
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
         """Return the message still pending and the outcome.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from ._common import (
     as_count,
     check_argv_prompt,
     encode_prompt,
+    events_from_json_line,
     looks_retryable,
     outcome_from_exit,
     prompt_tail,
@@ -141,28 +141,9 @@ class CodexExecParser:
 
     def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
         """Read one line of output and return the events it makes. Never raises."""
-        if stream == "system" or self._outcome is not None:
+        if self._outcome is not None:
             return []
-        text = line.strip()
-        if not text.startswith("{"):
-            return []
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return []
-        if not isinstance(data, dict):
-            return []
-        events: list[Event] = []
-        try:
-            self._handle(data, events)
-        except Exception as exc:
-            log.warning(
-                "%s: skipped an output line of %d characters that could not be read (%s)",
-                self.agent,
-                len(text),
-                type(exc).__name__,
-            )
-        return events
+        return events_from_json_line(line, stream, self._handle, log, self.agent)
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
         """Return the outcome: a failure event wins, then a completed turn, then the exit code."""

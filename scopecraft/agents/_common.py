@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from scopecraft._errors import AgentError
@@ -21,6 +23,7 @@ __all__ = [
     "as_usd",
     "check_argv_prompt",
     "encode_prompt",
+    "events_from_json_line",
     "looks_retryable",
     "outcome_from_exit",
     "prompt_tail",
@@ -180,3 +183,40 @@ class ExitCodeParser:
                 success=False, error=f"{self._agent} exited with code {exit_code}"
             )
         return [], outcome_from_exit(exit_code, self._agent)
+
+
+def events_from_json_line(
+    line: str,
+    stream: LogStream,
+    handle: Callable[[dict[str, Any], list[Event]], None],
+    log: logging.Logger,
+    agent: str,
+) -> list[Event]:
+    """The events ``handle`` makes of one line of a JSON-lines stream; never raises.
+
+    Lines on the ``system`` stream (the engine's own) and lines that are not JSON objects are
+    no events. An object of a shape ``handle`` did not foresee is logged and skipped, keeping
+    what it had added: collection goes on.
+    """
+    if stream == "system":
+        return []
+    text = line.strip()
+    if not text.startswith("{"):
+        return []
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    events: list[Event] = []
+    try:
+        handle(data, events)
+    except Exception as exc:  # a shape we did not foresee must not break collection
+        log.warning(
+            "%s: skipped an output line of %d characters that could not be read (%s)",
+            agent,
+            len(text),
+            type(exc).__name__,
+        )
+    return events

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -412,32 +411,6 @@ class Engine(WorktreeMethods):
         info = await self.worktrees.repo_info()
         return await anyio.to_thread.run_sync(task_file_in_tree, task.path, info.root, worktree)
 
-    async def build_prompt(self, task: Task, session: Session) -> str:
-        """The first attempt's prompt: the mode's template filled from the task."""
-        from .agents._prompts import build_prompt
-
-        overview = None
-        if task.parent_id:
-            overview = await self.get_task_or_none(task.parent_id)
-        prompt_event = await self._queued_event(session.id)
-        info = await self.worktrees.repo_info()
-        return await anyio.to_thread.run_sync(
-            functools.partial(
-                build_prompt,
-                task,
-                mode=session.mode,
-                overview=overview,
-                repo_root=info.root,
-                extra=prompt_event.prompt if prompt_event else None,
-            )
-        )
-
-    async def _queued_event(self, session_id: str) -> SessionQueued | None:
-        for item in await self.storage.read_events(session_id, limit=1):
-            if isinstance(item.event, SessionQueued):
-                return item.event
-        return None
-
     async def binding_for(self, session: Session, task: Task) -> WorktreeBinding:
         """The worktree binding recorded for ``session`` (recomputed from the task if absent)."""
         if session.branch and session.worktree_path:
@@ -588,8 +561,10 @@ class Engine(WorktreeMethods):
         if session.status not in (SessionStatus.STARTING, SessionStatus.RUNNING):
             return
         policy = self.policy
-        # The built-in policy names the scopes it has budgets for; any other gets them all.
-        scopes = policy.cost_scopes(session) if isinstance(policy, PriorityQueuePolicy) else None
+        # A policy may name the scopes it has budgets for (the built-in one does); one that
+        # does not is given every total.
+        cost_scopes = getattr(policy, "cost_scopes", None)
+        scopes: Iterable[str] | None = cost_scopes(session) if cost_scopes else None
         decision = policy.check_cost(session, await self.cost_totals(session, scopes=scopes))
         if decision.action is CostAction.CONTINUE:
             return

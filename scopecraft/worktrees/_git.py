@@ -56,6 +56,9 @@ __all__ = ["GitWorktreeOrchestrator", "run_git"]
 
 log = logging.getLogger("scopecraft.worktrees")
 
+# The lock file of the repository's worktree administration (not a task id: never a clash).
+_ADMIN_LOCK = ".worktree-admin"
+
 _T = TypeVar("_T")
 
 DEFAULT_PAUSE_MESSAGE = "scopecraft: pause {env_id}: work in progress, saved before removing"
@@ -179,6 +182,15 @@ class GitWorktreeOrchestrator:
         async with env_lock(
             common / "scopecraft-locks", env_id, local=local, wait=self._lock_timeout
         ):
+            yield
+
+    @asynccontextmanager
+    async def _admin(self) -> AsyncIterator[None]:
+        """Hold the repository's worktree administration: git's ``worktree add`` and
+        ``remove`` read every worktree's record, and fail on one another process is writing
+        ("failed to read .../commondir"), so they run one at a time per repository, across
+        tasks and processes. Taken inside an environment's lock, never around one."""
+        async with self._locked(_ADMIN_LOCK):
             yield
 
     async def repo_info(self) -> RepoInfo:
@@ -434,7 +446,8 @@ class GitWorktreeOrchestrator:
         ):
             owner = parse_owner(entry.locked)
             log.warning("taking over %s, left half-made by %s", path, entry.locked)
-            await self._thread(discard_half_made, entry, path)
+            async with self._admin():
+                await self._thread(discard_half_made, entry, path)
             repaired.append(
                 f"re-created the worktree left half-made by process {owner.pid if owner else '?'}"
             )
@@ -452,7 +465,8 @@ class GitWorktreeOrchestrator:
             )
         if entry is not None:
             log.info("pruning the record of %s, whose folder was deleted", path)
-            await self._thread(prune_entry, entry)
+            async with self._admin():
+                await self._thread(prune_entry, entry)
             repaired.append("pruned the record of a worktree whose folder was deleted")
         if slot.exists and not slot.empty and entry is None and not repaired:
             raise WorktreeConflict(
@@ -481,7 +495,8 @@ class GitWorktreeOrchestrator:
         else:
             argv += ["--", str(path), binding.branch]
         await self._thread(lambda: path.parent.mkdir(parents=True, exist_ok=True))
-        await run_git(*argv, cwd=info.root)
+        async with self._admin():
+            await run_git(*argv, cwd=info.root)
         await self._thread(unlock_if_ours, path, reason)
         log.info("created worktree %s on %s", path, binding.branch)
         setup = await self._setup_if_needed(binding, info, None)
@@ -607,10 +622,12 @@ class GitWorktreeOrchestrator:
                     entry.locked,
                 )
             if entry.locked is not None and await self._stale(entry, binding, slot.exists):
-                await self._thread(discard_half_made, entry, binding.path)
+                async with self._admin():
+                    await self._thread(discard_half_made, entry, binding.path)
                 return PausedWorktree(binding, slot.branch_oid, committed=False, removed=True)
             if not slot.exists:
-                await self._thread(prune_entry, entry)
+                async with self._admin():
+                    await self._thread(prune_entry, entry)
                 return PausedWorktree(binding, slot.branch_oid, committed=False, removed=False)
             if entry.branch != binding.branch:
                 raise WorktreeConflict(
@@ -619,7 +636,8 @@ class GitWorktreeOrchestrator:
                 )
             committed = await commit_all(binding.path, text)
             head = (await run_git("rev-parse", "HEAD", cwd=binding.path)).strip()
-            await run_git("worktree", "remove", "--", str(binding.path), cwd=info.root)
+            async with self._admin():
+                await run_git("worktree", "remove", "--", str(binding.path), cwd=info.root)
             log.info("paused %s at %s (committed: %s)", binding.path, head[:12], committed)
             return PausedWorktree(binding, head, committed=committed, removed=True)
 
@@ -770,9 +788,11 @@ class GitWorktreeOrchestrator:
                 dirty = await dirty_files(status.path)
                 if dirty != 0:
                     raise WorktreeConflict(f"{status.path} has uncommitted changes now")
-                await run_git("worktree", "remove", "--", str(status.path), cwd=info.root)
+                async with self._admin():
+                    await run_git("worktree", "remove", "--", str(status.path), cwd=info.root)
             else:
-                await self._thread(prune_entry, entry)
+                async with self._admin():
+                    await self._thread(prune_entry, entry)
             if delete_branch and entry.branch is not None:
                 if await unique_commits(entry.branch, info.default_branch, info.root) != 0:
                     raise WorktreeConflict(f"{entry.branch} gained commits; branch kept")

@@ -22,6 +22,7 @@ import pytest
 
 from scopecraft._models import SessionMode
 from scopecraft.executors._protocol import LaunchSpec
+from scopecraft.executors._tmux_control import CONTROL_SESSION_PREFIX
 from scopecraft.testing._fake_agent import fake_agent_script
 
 RUN_ID = f"{os.getpid():x}{secrets.token_hex(3)}"
@@ -57,6 +58,12 @@ def tmux(socket: str, *args: str, check: bool = False) -> subprocess.CompletedPr
     return subprocess.run(
         ["tmux", "-L", socket, *args], capture_output=True, text=True, check=check, timeout=20
     )
+
+
+def session_names(socket: str) -> list[str]:
+    """Names of the server's sessions, leaving out control clients' own sessions."""
+    listed = tmux(socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+    return [name for name in listed if not name.startswith(CONTROL_SESSION_PREFIX)]
 
 
 def kill_server(socket: str) -> None:

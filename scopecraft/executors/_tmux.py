@@ -7,7 +7,9 @@ collects its output and outcome:
 
 * **start**: one tmux command list creates the session, keeps its pane after the agent exits
   (``remain-on-exit``), labels it with user options (``@scopecraft.session``, ...), and pipes
-  the pane's output to ``pane.log`` in the run folder. The pane runs a constant ``sh`` script
+  the pane's output to ``pane.log`` in the run folder; it is sent through one persistent
+  control-mode client (:mod:`scopecraft.executors._tmux_control`), so a start costs no
+  process of its own. The pane runs a constant ``sh`` script
   that reads the agent's argv, environment and working directory from a private file
   (``launch-*.sh``, mode 0600, every value a single-quoted literal) and deletes it before
   ``exec``-ing the agent: nothing of the agent's command or secrets is in tmux's argv, and
@@ -54,6 +56,7 @@ from ._tmux_client import (
     TargetMissing,
     TmuxClient,
     TmuxCommandError,
+    format_literal,
 )
 from ._tmux_config import (
     TmuxExecutorConfig,
@@ -61,6 +64,7 @@ from ._tmux_config import (
     validate_label,
     validate_runtime_name,
 )
+from ._tmux_control import ControlClient
 from ._tmux_hooks import HOOKS_FILE, read_hook_signals
 from ._tmux_launch import LAUNCHER, LAUNCHER_NAME, pipe_command, resolve_shell, write_launch
 from ._tmux_output import PANE_LOG, read_pane_output
@@ -107,6 +111,7 @@ class TmuxExecutor:
             raise ConfigError("give the tmux executor either config= or options, not both")
         self.config = config
         self._client = TmuxClient(config)
+        self._control = ControlClient(config)
         self._shell: str | None = None  # resolved in a worker thread at the first start
         self._limiter = anyio.CapacityLimiter(config.max_threads)
         self._watch_limiter = anyio.CapacityLimiter(config.max_threads)
@@ -161,6 +166,8 @@ class TmuxExecutor:
                 _PANE_FORMAT,
                 "-s",
                 name,
+                "-c",
+                format_literal(str(workdir)),
                 "-x",
                 str(self.config.width),
                 "-y",
@@ -179,10 +186,12 @@ class TmuxExecutor:
             ["set-option", "-F", "-t", target, AGENT_PANE_OPTION, "#{pane_id}"],
             ["pipe-pane", "-o", "-t", target, pipe_command(log_path)],
         ]
+        what = f"new-session {name}"
         try:
-            out = self._client.run(
-                commands, what=f"new-session {name}", start_server=True, cwd=str(workdir)
-            )
+            if self.config.control_mode:
+                out = self._control.run(commands, what=what, shell=self._shell)
+            else:
+                out = self._client.run(commands, what=what, start_server=True, cwd=str(workdir))
         except TmuxCommandError as exc:
             with contextlib.suppress(OSError):
                 launch.unlink()
@@ -556,8 +565,10 @@ class TmuxExecutor:
         return handles
 
     async def aclose(self) -> None:
-        """Nothing to release: tmux sessions keep running, and each call is its own process."""
+        """End the control client (its own tmux session ends with it); agents' tmux sessions
+        keep running. The executor can still be used: a later start connects again."""
         self._client.invalidate()
+        await anyio.to_thread.run_sync(self._control.close)
 
     # -- helpers -----------------------------------------------------------------------------
 

@@ -131,6 +131,13 @@ class TmuxExecutorConfig(BaseModel):
         "as Claude Code draw their own input either way.",
     )
     timeout: float = Field(default=10.0, gt=0, description="Seconds per tmux command.")
+    control_mode: bool = Field(
+        default=True,
+        description="Start sessions through one persistent tmux control-mode client (`tmux "
+        "-C`, connected at the first start, with a session of its own named "
+        "`_scopecraft-control-...` that ends with it) instead of one `tmux` process per "
+        "start: several milliseconds less per start. Off: every start runs its own `tmux`.",
+    )
     max_threads: int = Field(
         default=8,
         ge=1,

@@ -23,6 +23,7 @@ from tmux_support import (
     live_servers,
     posix_shell,
     private_server,
+    session_names,
     tmux,
 )
 
@@ -64,9 +65,11 @@ def socket() -> Iterator[str]:
 
 
 @pytest.fixture
-def executor(socket: str) -> TmuxExecutor:
-    """A tmux executor on the test's private server, polling fast."""
-    return TmuxExecutor(socket_name=socket, snapshot_ttl=0.0, settle=0.02)
+def executor(socket: str) -> Iterator[TmuxExecutor]:
+    """A tmux executor on the test's private server, polling fast; closed at teardown."""
+    executor = TmuxExecutor(socket_name=socket, snapshot_ttl=0.0, settle=0.02)
+    yield executor
+    anyio.run(executor.aclose)
 
 
 def _prompt(tmp_path: Path, text: str, name: str = "prompt.md") -> Path:
@@ -265,7 +268,7 @@ async def test_a_second_start_adopts_and_a_strangers_session_is_refused(
     first = await executor.start(spec)
     second = await executor.start(spec)
     assert second == first
-    names = tmux(socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+    names = session_names(socket)
     assert names == [spec.runtime_name]
     tmux(socket, "new-session", "-d", "-s", "scopecraft-ses-other-1", "sleep", "30")
     stranger = launch_spec(tmp_path, (posix_shell(), "-c", "true"), session_id="ses-other")
@@ -583,7 +586,7 @@ async def test_a_half_created_session_is_not_left_behind(
     spec = launch_spec(tmp_path, (posix_shell(), "-c", "sleep 30"), env={"TOKEN": "secret"})
     with pytest.raises(ExecutorError, match="cannot start tmux session"):
         await executor.start(spec)
-    names = tmux(socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+    names = session_names(socket)
     assert spec.runtime_name not in names
     assert not list(spec.run_dir.glob("launch-*"))
 

@@ -19,12 +19,20 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tmux_support import fake_agent_argv, launch_spec, posix_shell, private_server, tmux
+from tmux_support import (
+    fake_agent_argv,
+    launch_spec,
+    posix_shell,
+    private_server,
+    session_names,
+    tmux,
+)
 
 from scopecraft import InvalidName
 from scopecraft.executors._protocol import RuntimeHandle, RuntimeStatus
 from scopecraft.executors._tmux import TmuxExecutor
-from scopecraft.executors._tmux_config import split_input, validate_runtime_name
+from scopecraft.executors._tmux_config import TmuxExecutorConfig, split_input, validate_runtime_name
+from scopecraft.executors._tmux_control import ControlClient
 from scopecraft.executors._tmux_output import PANE_LOG
 
 pytestmark = [pytest.mark.tmux]
@@ -110,6 +118,7 @@ def agents(tmp_path: Path) -> Iterator[_Agents]:
         for handle in (target, bystander):
             portal.call(partial(executor.stop, handle, grace=1))
             portal.call(executor.remove, handle)
+        portal.call(executor.aclose)
 
 
 def _dangerous(canary: Path) -> st.SearchStrategy[str]:
@@ -224,7 +233,7 @@ def test_sessions_named_as_prefixes_of_each_other_never_collide(
         )
         for i, name in enumerate(names)
     ]
-    listed = tmux(socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+    listed = session_names(socket)
     assert sorted(listed) == sorted(names)
     first, rest = handles[0], handles[1:]
     portal.call(partial(executor.stop, first, grace=1))
@@ -234,6 +243,7 @@ def test_sessions_named_as_prefixes_of_each_other_never_collide(
         assert portal.call(executor.state, handle).status is RuntimeStatus.RUNNING
         portal.call(partial(executor.stop, handle, grace=1))
         portal.call(executor.remove, handle)
+    portal.call(executor.aclose)
 
 
 @_FIXTURE_SETTINGS_PRINTABLE
@@ -257,3 +267,35 @@ def test_any_argument_reaches_tmux_unchanged(
     shown = tmux(socket, "list-panes", "-t", "=holder:", "-F", "#{@value}|#{@after}").stdout
     assert shown == f"{value}|intact\n"
     tmux(socket, "kill-session", "-t", "=holder")
+
+
+@_FIXTURE_SETTINGS_PRINTABLE
+@given(
+    value=st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), min_size=1
+    )
+)
+def test_any_argument_reaches_tmux_unchanged_through_the_control_client(
+    server_portal: tuple[str, BlockingPortal], tmp_path_factory: pytest.TempPathFactory, value: str
+) -> None:
+    """The control client writes commands as text that tmux parses: every argument, control
+    characters, quotes, ``$``, ``~``, ``;`` and newlines included, arrives byte for byte, and
+    the command after it still runs as its own."""
+    socket, _ = server_portal
+    out = tmp_path_factory.mktemp("buffer") / "value"
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    try:
+        control.run(
+            [
+                ["set-buffer", "-b", "probe", "--", value],
+                ["save-buffer", "-b", "probe", str(out)],
+                ["set-buffer", "-b", "after", "intact"],
+            ],
+            what="round trip",
+            shell=posix_shell(),
+        )
+        assert out.read_bytes() == value.encode("utf-8")
+        shown = tmux(socket, "show-buffer", "-b", "after").stdout
+        assert shown == "intact"
+    finally:
+        control.close()

@@ -1,0 +1,349 @@
+"""A persistent tmux control-mode client (``tmux -C``): sessions start without a process each.
+
+Running ``tmux`` for a command costs a process start, a connection to the server and its
+handshake: on a small machine most of the time of a bare ``tmux new-session -d``. A control
+client is one ``tmux -C`` process, connected once, that reads command lines on its standard
+input and answers each command with a block::
+
+    %begin TIME NUMBER FLAGS
+    ...output...
+    %end TIME NUMBER FLAGS        (or %error ... when the command failed)
+
+Lines outside blocks are notifications (``%sessions-changed``, ...), read and ignored.
+
+A control client must be attached to a session. It gets one of its own, named
+``_scopecraft-control-PID-RANDOM`` (a runtime name never starts with ``_``, so it cannot clash
+with an agent's session), whose pane runs a shell that only waits for input, and which has
+``destroy-unattached`` on: when the client ends (the executor closes, or its process dies and
+the pipe closes) the session ends too, and an otherwise empty server exits as before.
+
+Commands reach the client as text, which tmux parses like a configuration line: every
+argument is written double-quoted with ``\\``, ``"``, ``$`` and ``~`` escaped and control
+characters as octal escapes (:func:`quote_arg`), so no argument is ever split, expanded or
+read as a separator. A failed command skips the rest of its line and prints no block for
+them, so every call ends with a sentinel command on a line of its own, and its answer is
+every block up to the sentinel's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import queue
+import secrets
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import IO
+
+from .._errors import ExecutorError, ExecutorUnavailable
+from ._tmux_client import (
+    _CLIENT_ENV,
+    _SERVER_RACE_RETRIES,
+    _TARGET_GONE,
+    ServerMissing,
+    TargetMissing,
+    TmuxCommandError,
+    escape_arg,
+)
+from ._tmux_config import TmuxExecutorConfig
+
+__all__ = ["CONTROL_SESSION_PREFIX", "ControlClient", "command_line", "quote_arg"]
+
+log = logging.getLogger("scopecraft.executors.tmux")
+
+CONTROL_SESSION_PREFIX = "_scopecraft-control-"
+"""Start of the name of a control client's own tmux session."""
+
+# The control session's pane: a shell that waits for lines typed into it and ignores them.
+_HOLD = "while read -r _; do :; done"
+_SPECIAL = frozenset('\\"$~')
+_CLOSE_WAIT = 2.0
+_Block = tuple[bool, list[str]]
+
+
+def quote_arg(arg: str) -> str:
+    """Quote one argument for a tmux command line, so that tmux reads back exactly ``arg``.
+
+    The argument is double-quoted; ``\\``, ``"``, ``$`` (variables) and ``~`` (the home
+    folder) are escaped with a backslash, and control characters (a newline would end the
+    command) are written as octal escapes. Inside double quotes ``;``, ``#``, ``{``,
+    ``}``, ``'`` and spaces are literal.
+
+    Raises:
+        ExecutorError: the argument holds a NUL byte (tmux cannot carry one).
+    """
+    if "\x00" in arg:
+        raise ExecutorError("an argument for tmux holds a NUL byte")
+    parts = ['"']
+    for ch in arg:
+        if ch in _SPECIAL:
+            parts.append("\\" + ch)
+        elif ord(ch) < 32 or ord(ch) == 127:
+            parts.append(f"\\{ord(ch):03o}")
+        else:
+            parts.append(ch)
+    parts.append('"')
+    return "".join(parts)
+
+
+def command_line(commands: Sequence[Sequence[str]]) -> str:
+    """One line of tmux commands, each argv quoted (:func:`quote_arg`), separated by ``;``."""
+    return " ; ".join(" ".join(quote_arg(arg) for arg in command) for command in commands)
+
+
+class _Connection:
+    """One running ``tmux -C`` process and the thread that reads its answers."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.blocks: queue.SimpleQueue[_Block | None] = queue.SimpleQueue()
+        self.ended = threading.Event()
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd="/",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+        )
+        self._reader = threading.Thread(
+            target=self._read, name="scopecraft-tmux-control", daemon=True
+        )
+        self._reader.start()
+
+    def _read(self) -> None:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        key: str | None = None
+        lines: list[str] = []
+        try:
+            for raw in _lines(stdout):
+                line = raw.decode("utf-8", errors="replace")
+                if key is None:
+                    if line.startswith("%begin "):
+                        key, lines = line[len("%begin ") :], []
+                    continue
+                if line == f"%end {key}" or line == f"%error {key}":
+                    self.blocks.put((line.startswith("%end"), lines))
+                    key = None
+                else:
+                    lines.append(line)
+        finally:
+            self.ended.set()
+            self.blocks.put(None)
+
+    @property
+    def alive(self) -> bool:
+        return not self.ended.is_set() and self.proc.poll() is None
+
+    def write(self, data: bytes) -> None:
+        stdin = self.proc.stdin
+        assert stdin is not None
+        stdin.write(data)
+
+    def stderr_text(self) -> str:
+        """What the client printed on standard error, once it has ended."""
+        stderr = self.proc.stderr
+        if stderr is None or self.proc.poll() is None:
+            return ""
+        with contextlib.suppress(OSError, ValueError):
+            return stderr.read().decode("utf-8", errors="replace")
+        return ""
+
+    def close(self, wait: float) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=wait)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The stream's lines without their line ends (read unbuffered, a chunk at a time)."""
+    pending = b""
+    while True:
+        data = stream.read(65536)
+        if not data:
+            break
+        pending += data
+        *complete, pending = pending.split(b"\n")
+        yield from complete
+    if pending:
+        yield pending
+
+
+class ControlClient:
+    """A ``tmux -C`` client of the configured server, connected at its first use.
+
+    Safe to share by threads: calls run one at a time. When the client ends (the server was
+    killed, or a person ended the control session), the next call connects again.
+
+    Args:
+        config: The executor's configuration (binary, socket, configuration file, timeout).
+    """
+
+    def __init__(self, config: TmuxExecutorConfig) -> None:
+        self._config = config
+        self._base = [config.tmux, "-u", *config.server_args()]
+        self._env = {k: os.environ[k] for k in _CLIENT_ENV if k in os.environ}
+        self._lock = threading.Lock()
+        self._conn: _Connection | None = None
+        self._tokens = itertools.count(1)
+        self.session_name = ""
+
+    @property
+    def connected(self) -> bool:
+        """True while a control client is connected."""
+        conn = self._conn
+        return conn is not None and conn.alive
+
+    def run(self, commands: Sequence[Sequence[str]], *, what: str, shell: str) -> str:
+        """Run a command list through the control client and return its output.
+
+        Connects (starting the server with the configured ``-f`` file when none runs) when
+        no client is connected. A call that finds its client ended, or loses it, is tried
+        once more on a new one (a ``new-session`` that had already run then reports a
+        duplicate, which the caller treats as its own session to adopt).
+
+        Args:
+            commands: tmux commands, each an argv (every argument is quoted here).
+            what: A short description for errors.
+            shell: The POSIX shell for the control session's waiting pane.
+
+        Raises:
+            TargetMissing: a target does not exist.
+            TmuxCommandError: tmux refused a command (the first refusal's words).
+            ServerMissing: the server went away twice during the call.
+            ExecutorUnavailable: tmux cannot be run, or did not answer in time.
+        """
+        try:
+            line = command_line(commands).encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise ExecutorError(f"an argument for tmux is not valid text: {exc}") from exc
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connected(shell)
+                try:
+                    return self._call(conn, line, what)
+                except ServerMissing:
+                    self._drop()
+                    if attempt == 2:
+                        raise
+                    log.debug("tmux control client ended during %s; connecting again", what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        """End the client (its session ends with it); the next call connects again."""
+        with self._lock:
+            self._drop()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _connected(self, shell: str) -> _Connection:
+        conn = self._conn
+        if conn is not None and conn.alive:
+            return conn
+        self._drop()
+        tries = 0
+        while True:
+            try:
+                return self._connect(shell)
+            except ServerMissing as exc:
+                # A server that is shutting down (its last session just ended) refuses us.
+                tries += 1
+                if tries >= _SERVER_RACE_RETRIES:
+                    raise ExecutorUnavailable(
+                        f"cannot connect a tmux control client: {exc.stderr}"
+                    ) from exc
+                time.sleep(0.05 * tries)
+
+    def _connect(self, shell: str) -> _Connection:
+        name = f"{CONTROL_SESSION_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+        target = f"={name}:"
+        initial = [
+            ["new-session", "-s", name, "-x", "80", "-y", "24", "--", shell, "-c", _HOLD],
+            ["set-option", "-t", target, "destroy-unattached", "on"],
+            ["refresh-client", "-f", "no-output"],
+        ]
+        argv = [*self._base, "-f", self._config.config_file, "-C"]
+        for index, command in enumerate(initial):
+            if index:
+                argv.append(";")
+            argv.extend(escape_arg(arg) for arg in command)
+        try:
+            conn = _Connection(argv, self._env)
+        except FileNotFoundError as exc:
+            raise ExecutorUnavailable(
+                f"tmux is not installed (cannot run {self._config.tmux!r}); install tmux "
+                "3.2 or later, or run the session with executor='local'"
+            ) from exc
+        except OSError as exc:
+            raise ExecutorUnavailable(f"cannot run a tmux control client: {exc}") from exc
+        try:
+            # The initial commands' blocks come first; the sentinel's answer follows them.
+            self._call(conn, b"", "control client start")
+        except BaseException:
+            conn.close(_CLOSE_WAIT)
+            raise
+        self._conn = conn
+        self.session_name = name
+        log.debug("tmux control client connected (session %s)", name)
+        return conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self.session_name = ""
+        if conn is not None:
+            conn.close(_CLOSE_WAIT)
+
+    def _call(self, conn: _Connection, line: bytes, what: str) -> str:
+        token = f"scopecraft-sync-{next(self._tokens)}"
+        text = line + b"\n" if line else b""
+        try:
+            conn.write(text + f"display-message -p {token}\n".encode())
+        except (OSError, ValueError) as exc:
+            raise ServerMissing(what, f"the tmux control client ended: {exc}", 1) from exc
+        deadline = time.monotonic() + self._config.timeout
+        outputs: list[str] = []
+        error: str | None = None
+        while True:
+            try:
+                block = conn.blocks.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                conn.proc.kill()  # the next call connects a new client
+                raise ExecutorUnavailable(
+                    f"tmux {what} did not answer within {self._config.timeout:g} s"
+                ) from None
+            if block is None:
+                try:
+                    conn.proc.wait(timeout=_CLOSE_WAIT)
+                except subprocess.TimeoutExpired:
+                    conn.proc.kill()
+                stderr = conn.stderr_text().strip() or "the tmux control client ended"
+                stdout = "".join(f"{out}\n" for out in outputs)
+                raise ServerMissing(what, stderr, conn.proc.returncode or 1, stdout)
+            ok, lines = block
+            if ok and lines == [token]:
+                break
+            if ok:
+                outputs.extend(lines)
+            elif error is None:
+                error = "\n".join(lines)
+        stdout = "".join(f"{out}\n" for out in outputs)
+        if error is not None:
+            if any(marker in error.lower() for marker in _TARGET_GONE):
+                raise TargetMissing(what, error, 1, stdout)
+            raise TmuxCommandError(what, error, 1, stdout)
+        return stdout

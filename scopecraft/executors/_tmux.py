@@ -112,6 +112,8 @@ class TmuxExecutor:
         self.config = config
         self._client = TmuxClient(config)
         self._control = ControlClient(config)
+        if config.control_mode:
+            self._client.control = self._control
         self._shell: str | None = None  # resolved in a worker thread at the first start
         self._limiter = anyio.CapacityLimiter(config.max_threads)
         self._watch_limiter = anyio.CapacityLimiter(config.max_threads)
@@ -409,7 +411,9 @@ class TmuxExecutor:
         with self._client.input_lock(pane.pane_id):
             for batch in batches:
                 try:
-                    self._client.run(batch, what=f"send-keys to {handle.runtime_name}")
+                    self._client.run(
+                        batch, what=f"send-keys to {handle.runtime_name}", repeatable=False
+                    )
                 except (ServerMissing, TargetMissing) as exc:
                     raise RuntimeNotFound(
                         f"the tmux session {handle.runtime_name} ended while input was sent"

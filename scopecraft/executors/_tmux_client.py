@@ -22,15 +22,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from .._errors import ExecutorError, ExecutorUnavailable
 from ._tmux_config import TmuxExecutorConfig
 
+if TYPE_CHECKING:
+    from ._tmux_control import ControlClient
+
 __all__ = [
     "AGENT_PANE_OPTION",
     "RUN_DIR_OPTION",
+    "ControlClientEnded",
     "PaneInfo",
     "ServerMissing",
     "TargetMissing",
@@ -117,6 +122,18 @@ class TmuxCommandError(ExecutorError):
 
 class ServerMissing(TmuxCommandError):
     """No tmux server listens on the configured socket."""
+
+
+class ControlClientEnded(ServerMissing):
+    """The control client ended (its server went away, or it was killed) during a call.
+
+    Attributes:
+        sent: The call's commands had been written to it, so they may have run.
+    """
+
+    def __init__(self, what: str, stderr: str, returncode: int, *, sent: bool) -> None:
+        self.sent = sent
+        super().__init__(what, stderr, returncode)
 
 
 class TargetMissing(TmuxCommandError, LookupError):
@@ -252,6 +269,8 @@ class TmuxClient:
         self._snapshot: _Snapshot | None = None
         self._input_locks: dict[str, threading.Lock] = {}
         self._input_locks_guard = threading.Lock()
+        self.control: ControlClient | None = None
+        """A control client: while it is connected, commands go through it."""
 
     def run(
         self,
@@ -260,14 +279,21 @@ class TmuxClient:
         what: str,
         start_server: bool = False,
         cwd: str | None = None,
+        repeatable: bool = True,
     ) -> str:
-        """Run a command list in one tmux process and return its standard output.
+        """Run a command list and return its standard output.
+
+        While :attr:`control` is connected the list goes through it (no process of its
+        own); otherwise, or when the control client has ended, one ``tmux`` process runs it.
 
         Args:
             commands: tmux commands, each an argv (every argument is escaped here).
             what: A short description for errors.
             start_server: Pass the configured ``-f`` file (the list may start the server).
             cwd: The client's working directory.
+            repeatable: The list may run twice (a listing, ``kill-session``); when not
+                (typed input), a control client that ended after it was sent is reported
+                as :class:`ServerMissing` instead of running the list again.
 
         Raises:
             ServerMissing: no server listens on the socket.
@@ -275,6 +301,14 @@ class TmuxClient:
             TmuxCommandError: tmux refused a command.
             ExecutorUnavailable: tmux cannot be run, or did not answer in time.
         """
+        control = self.control
+        if control is not None and control.connected:
+            try:
+                return control.run_connected(commands, what=what)
+            except ControlClientEnded as exc:
+                if exc.sent and not repeatable:
+                    raise
+                log.debug("tmux control client ended (%s); running %s on its own", exc, what)
         argv = list(self._base)
         if start_server:
             argv += ["-f", self._config.config_file]

@@ -27,11 +27,11 @@ every block up to the sentinel's.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
 import os
-import queue
 import secrets
 import subprocess
 import threading
@@ -39,11 +39,14 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+import attrs
+
 from .._errors import ExecutorError, ExecutorUnavailable
 from ._tmux_client import (
     _CLIENT_ENV,
     _SERVER_RACE_RETRIES,
     _TARGET_GONE,
+    ControlClientEnded,
     ServerMissing,
     TargetMissing,
     TmuxCommandError,
@@ -51,7 +54,12 @@ from ._tmux_client import (
 )
 from ._tmux_config import TmuxExecutorConfig
 
-__all__ = ["CONTROL_SESSION_PREFIX", "ControlClient", "command_line", "quote_arg"]
+__all__ = [
+    "CONTROL_SESSION_PREFIX",
+    "ControlClient",
+    "command_line",
+    "quote_arg",
+]
 
 log = logging.getLogger("scopecraft.executors.tmux")
 
@@ -95,12 +103,29 @@ def command_line(commands: Sequence[Sequence[str]]) -> str:
     return " ; ".join(" ".join(quote_arg(arg) for arg in command) for command in commands)
 
 
+@attrs.define(eq=False)
+class _Call:
+    """One call waiting for its answer: the blocks before its sentinel's."""
+
+    token: str
+    blocks: list[_Block] = attrs.field(factory=list)
+    done: threading.Event = attrs.field(factory=threading.Event)
+    ended: bool = False
+
+
 class _Connection:
-    """One running ``tmux -C`` process and the thread that reads its answers."""
+    """One running ``tmux -C`` process and the thread that reads its answers.
+
+    Calls are pipelined: each writes its line and its sentinel and waits; tmux answers in
+    order, so the reader hands every block to the oldest call still waiting, and completes
+    that call at its sentinel's block.
+    """
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.blocks: queue.SimpleQueue[_Block | None] = queue.SimpleQueue()
-        self.ended = threading.Event()
+        self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.calls: collections.deque[_Call] = collections.deque()
+        self.ended = False
         self.proc = subprocess.Popen(
             argv,
             env=env,
@@ -127,23 +152,56 @@ class _Connection:
                     if line.startswith("%begin "):
                         key, lines = line[len("%begin ") :], []
                     continue
-                if line == f"%end {key}" or line == f"%error {key}":
-                    self.blocks.put((line.startswith("%end"), lines))
-                    key = None
-                else:
+                if line != f"%end {key}" and line != f"%error {key}":
                     lines.append(line)
+                    continue
+                key = None
+                ok = line.startswith("%end")
+                with self.lock:
+                    call = self.calls[0] if self.calls else None
+                    if call is None:
+                        continue  # an answer nobody waits for (a call that gave up)
+                    if ok and lines == [call.token]:
+                        self.calls.popleft()
+                    else:
+                        call.blocks.append((ok, lines))
+                        continue
+                call.done.set()
         finally:
-            self.ended.set()
-            self.blocks.put(None)
+            with self.lock:
+                self.ended = True
+                waiting, self.calls = list(self.calls), collections.deque()
+            for call in waiting:
+                call.ended = True
+                call.done.set()
 
     @property
     def alive(self) -> bool:
-        return not self.ended.is_set() and self.proc.poll() is None
+        return not self.ended and self.proc.poll() is None
 
-    def write(self, data: bytes) -> None:
+    def send(self, call: _Call, data: bytes) -> bool:
+        """Queue ``call`` and write its line; False when the client has ended.
+
+        Lines are written in the order calls are queued (``write_lock``); the queue's own
+        lock is never held while writing, so a full pipe cannot stall the reader.
+        """
         stdin = self.proc.stdin
         assert stdin is not None
-        stdin.write(data)
+        with self.write_lock:
+            with self.lock:
+                if self.ended:
+                    return False
+                self.calls.append(call)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = stdin.write(view)
+                    view = view[written or 0 :]
+            except (OSError, ValueError):
+                with self.lock, contextlib.suppress(ValueError):
+                    self.calls.remove(call)
+                return False
+        return True
 
     def stderr_text(self) -> str:
         """What the client printed on standard error, once it has ended."""
@@ -187,8 +245,9 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 class ControlClient:
     """A ``tmux -C`` client of the configured server, connected at its first use.
 
-    Safe to share by threads: calls run one at a time. When the client ends (the server was
-    killed, or a person ended the control session), the next call connects again.
+    Safe to share by threads, and calls from several threads are in flight at once (tmux
+    runs them in order). When the client ends (the server was killed, or a person ended the
+    control session), the next call connects again.
 
     Args:
         config: The executor's configuration (binary, socket, configuration file, timeout).
@@ -228,26 +287,44 @@ class ControlClient:
             ServerMissing: the server went away twice during the call.
             ExecutorUnavailable: tmux cannot be run, or did not answer in time.
         """
-        try:
-            line = command_line(commands).encode("utf-8", "surrogateescape")
-        except UnicodeEncodeError as exc:
-            raise ExecutorError(f"an argument for tmux is not valid text: {exc}") from exc
-        with self._lock:
-            for attempt in (1, 2):
-                conn = self._connected(shell)
-                try:
-                    return self._call(conn, line, what)
-                except ServerMissing:
-                    self._drop()
-                    if attempt == 2:
-                        raise
-                    log.debug("tmux control client ended during %s; connecting again", what)
+        line = _encoded(commands)
+        for attempt in (1, 2):
+            conn = self._connected(shell)
+            try:
+                return self._call(conn, line, what)
+            except ControlClientEnded:
+                self._discard(conn)
+                if attempt == 2:
+                    raise
+                log.debug("tmux control client ended during %s; connecting again", what)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def run_connected(self, commands: Sequence[Sequence[str]], *, what: str) -> str:
+        """Run a command list through the client already connected; never connect.
+
+        Raises:
+            ControlClientEnded: no client is connected, or it ended during the call
+                (``sent`` says whether the commands may have run).
+            TargetMissing: a target does not exist.
+            TmuxCommandError: tmux refused a command.
+            ExecutorUnavailable: tmux did not answer in time.
+        """
+        conn = self._conn
+        if conn is None or not conn.alive:
+            raise ControlClientEnded(what, "no tmux control client is connected", 1, sent=False)
+        try:
+            return self._call(conn, _encoded(commands), what)
+        except ControlClientEnded:
+            self._discard(conn)
+            raise
 
     def close(self) -> None:
         """End the client (its session ends with it); the next call connects again."""
         with self._lock:
-            self._drop()
+            conn, self._conn = self._conn, None
+            self.session_name = ""
+        if conn is not None:
+            conn.close(_CLOSE_WAIT)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -255,19 +332,28 @@ class ControlClient:
         conn = self._conn
         if conn is not None and conn.alive:
             return conn
-        self._drop()
-        tries = 0
-        while True:
-            try:
-                return self._connect(shell)
-            except ServerMissing as exc:
-                # A server that is shutting down (its last session just ended) refuses us.
-                tries += 1
-                if tries >= _SERVER_RACE_RETRIES:
-                    raise ExecutorUnavailable(
-                        f"cannot connect a tmux control client: {exc.stderr}"
-                    ) from exc
-                time.sleep(0.05 * tries)
+        with self._lock:
+            conn = self._conn
+            if conn is not None and conn.alive:
+                return conn
+            self._conn = None
+            if conn is not None:
+                conn.close(_CLOSE_WAIT)
+            tries = 0
+            while True:
+                try:
+                    conn = self._connect(shell)
+                except ServerMissing as exc:
+                    # A server that is shutting down (its last session just ended) refuses us.
+                    tries += 1
+                    if tries >= _SERVER_RACE_RETRIES:
+                        raise ExecutorUnavailable(
+                            f"cannot connect a tmux control client: {exc.stderr}"
+                        ) from exc
+                    time.sleep(0.05 * tries)
+                else:
+                    self._conn = conn
+                    return conn
 
     def _connect(self, shell: str) -> _Connection:
         name = f"{CONTROL_SESSION_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
@@ -297,53 +383,52 @@ class ControlClient:
         except BaseException:
             conn.close(_CLOSE_WAIT)
             raise
-        self._conn = conn
         self.session_name = name
         log.debug("tmux control client connected (session %s)", name)
         return conn
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        self.session_name = ""
-        if conn is not None:
-            conn.close(_CLOSE_WAIT)
+    def _discard(self, conn: _Connection) -> None:
+        """Forget ``conn`` (ended) unless another call already replaced it."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+                self.session_name = ""
+        conn.close(_CLOSE_WAIT)
 
     def _call(self, conn: _Connection, line: bytes, what: str) -> str:
-        token = f"scopecraft-sync-{next(self._tokens)}"
+        call = _Call(token=f"scopecraft-sync-{next(self._tokens)}")
         text = line + b"\n" if line else b""
-        try:
-            conn.write(text + f"display-message -p {token}\n".encode())
-        except (OSError, ValueError) as exc:
-            raise ServerMissing(what, f"the tmux control client ended: {exc}", 1) from exc
-        deadline = time.monotonic() + self._config.timeout
+        if not conn.send(call, text + f"display-message -p {call.token}\n".encode()):
+            raise ControlClientEnded(what, "the tmux control client has ended", 1, sent=False)
+        if not call.done.wait(self._config.timeout):
+            conn.proc.kill()  # every call waiting on it ends; the next call connects anew
+            raise ExecutorUnavailable(
+                f"tmux {what} did not answer within {self._config.timeout:g} s"
+            )
         outputs: list[str] = []
         error: str | None = None
-        while True:
-            try:
-                block = conn.blocks.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except queue.Empty:
-                conn.proc.kill()  # the next call connects a new client
-                raise ExecutorUnavailable(
-                    f"tmux {what} did not answer within {self._config.timeout:g} s"
-                ) from None
-            if block is None:
-                try:
-                    conn.proc.wait(timeout=_CLOSE_WAIT)
-                except subprocess.TimeoutExpired:
-                    conn.proc.kill()
-                stderr = conn.stderr_text().strip() or "the tmux control client ended"
-                stdout = "".join(f"{out}\n" for out in outputs)
-                raise ServerMissing(what, stderr, conn.proc.returncode or 1, stdout)
-            ok, lines = block
-            if ok and lines == [token]:
-                break
+        for ok, lines in call.blocks:
             if ok:
                 outputs.extend(lines)
             elif error is None:
                 error = "\n".join(lines)
         stdout = "".join(f"{out}\n" for out in outputs)
+        if call.ended:
+            try:
+                conn.proc.wait(timeout=_CLOSE_WAIT)
+            except subprocess.TimeoutExpired:
+                conn.proc.kill()
+            stderr = conn.stderr_text().strip() or "the tmux control client ended"
+            raise ControlClientEnded(what, stderr, conn.proc.returncode or 1, sent=True)
         if error is not None:
             if any(marker in error.lower() for marker in _TARGET_GONE):
                 raise TargetMissing(what, error, 1, stdout)
             raise TmuxCommandError(what, error, 1, stdout)
         return stdout
+
+
+def _encoded(commands: Sequence[Sequence[str]]) -> bytes:
+    try:
+        return command_line(commands).encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise ExecutorError(f"an argument for tmux is not valid text: {exc}") from exc

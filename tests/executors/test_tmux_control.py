@@ -1,0 +1,272 @@
+"""The tmux control-mode client: starts, listings and input through one ``tmux -C``, its own
+session's life, and what happens when it or its server ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from tmux_support import launch_spec, posix_shell, private_server, session_names, tmux
+
+from scopecraft.executors._protocol import RuntimeStatus
+from scopecraft.executors._tmux import TmuxExecutor
+from scopecraft.executors._tmux_client import (
+    ControlClientEnded,
+    ServerMissing,
+    TmuxCommandError,
+)
+from scopecraft.executors._tmux_config import TmuxExecutorConfig
+from scopecraft.executors._tmux_control import (
+    CONTROL_SESSION_PREFIX,
+    ControlClient,
+    command_line,
+    quote_arg,
+)
+
+pytestmark = [pytest.mark.tmux]
+
+
+@pytest.fixture
+def socket() -> Iterator[str]:
+    """A private tmux server's socket name, killed at teardown."""
+    with private_server() as name:
+        yield name
+
+
+def _all_sessions(socket: str) -> list[str]:
+    return tmux(socket, "list-sessions", "-F", "#{session_name}").stdout.split()
+
+
+def _control_sessions(socket: str) -> list[str]:
+    return [name for name in _all_sessions(socket) if name.startswith(CONTROL_SESSION_PREFIX)]
+
+
+def _wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+# -- quoting ---------------------------------------------------------------------------------
+
+
+def test_arguments_are_double_quoted_with_specials_and_controls_escaped() -> None:
+    """``\\ " $ ~`` get a backslash, control characters an octal escape, the rest is kept."""
+    assert quote_arg("plain") == '"plain"'
+    assert quote_arg("") == '""'
+    assert quote_arg('a"b\\c$HOME~x') == '"a\\"b\\\\c\\$HOME\\~x"'
+    assert quote_arg("x;\n\x1b\x7f") == '"x;\\012\\033\\177"'
+    assert quote_arg("#{pid} 'q' {} é") == "\"#{pid} 'q' {} é\""
+    assert command_line([["a", "b c"], ["d"]]) == '"a" "b c" ; "d"'
+
+
+def test_a_nul_byte_is_refused() -> None:
+    """No tmux argument can carry a NUL byte."""
+    with pytest.raises(Exception, match="NUL"):
+        quote_arg("a\x00b")
+
+
+# -- the client itself -----------------------------------------------------------------------
+
+
+def test_a_control_client_runs_commands_and_its_session_ends_with_it(socket: str) -> None:
+    """The first call starts the server and the client's own session; commands answer with
+    their output; a failed command reports tmux's words and skips the rest of its list;
+    closing the client ends its session, and the server with it (it had nothing else)."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    assert tmux(socket, "list-sessions").returncode != 0, "nothing runs before the first call"
+    out = control.run([["display-message", "-p", "#{pid}"]], what="pid", shell=posix_shell())
+    assert out.strip().isdigit()
+    assert control.connected
+    assert _control_sessions(socket) == [control.session_name]
+    with pytest.raises(TmuxCommandError, match=r"no-such-command|unknown command"):
+        control.run(
+            [["no-such-command"], ["set-buffer", "-b", "skipped", "x"]],
+            what="bad",
+            shell=posix_shell(),
+        )
+    assert tmux(socket, "show-buffer", "-b", "skipped").returncode != 0, "the rest is skipped"
+    # The client is still usable after an error.
+    assert control.run([["display-message", "-p", "ok"]], what="ok", shell=posix_shell()) == "ok\n"
+    control.close()
+    assert control.session_name == ""
+    assert _wait_until(lambda: tmux(socket, "list-sessions").returncode != 0), (
+        "the control session ended with its client, and the empty server exited"
+    )
+
+
+def test_calls_from_many_threads_each_get_their_own_answer(socket: str) -> None:
+    """Calls are pipelined; each gets exactly its own output."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    results: dict[int, str] = {}
+
+    def call(n: int) -> None:
+        results[n] = control.run(
+            [["display-message", "-p", f"answer-{n}"]], what=f"call {n}", shell=posix_shell()
+        )
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    try:
+        assert results == {n: f"answer-{n}\n" for n in range(40)}
+    finally:
+        control.close()
+
+
+def test_a_killed_server_means_a_new_client_at_the_next_call(socket: str) -> None:
+    """When the server goes away the client ends; the next call connects a new one (and
+    starts a new server), and nothing is reported twice."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    try:
+        control.run([["display-message", "-p", "one"]], what="one", shell=posix_shell())
+        first = control.session_name
+        tmux(socket, "kill-server")
+        assert _wait_until(lambda: not control.connected)
+        out = control.run([["display-message", "-p", "two"]], what="two", shell=posix_shell())
+        assert out == "two\n"
+        assert control.session_name != first
+    finally:
+        control.close()
+
+
+def test_run_connected_never_connects(socket: str) -> None:
+    """Without a connected client, ``run_connected`` refuses (nothing was sent)."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    with pytest.raises(ControlClientEnded) as info:
+        control.run_connected([["display-message", "-p", "x"]], what="x")
+    assert info.value.sent is False
+    assert tmux(socket, "list-sessions").returncode != 0, "no server was started"
+
+
+def test_the_session_ends_when_the_engine_process_dies(socket: str, tmp_path: Path) -> None:
+    """A process that dies without closing its client (``os._exit``) leaves no control
+    session behind: the client reads the end of its input and detaches, and the session has
+    ``destroy-unattached`` on."""
+    script = textwrap.dedent(
+        f"""
+        import os
+        from scopecraft.executors._tmux_config import TmuxExecutorConfig
+        from scopecraft.executors._tmux_control import ControlClient
+        control = ControlClient(TmuxExecutorConfig(socket_name={socket!r}))
+        control.run([["new-session", "-d", "-s", "agent", "--", {posix_shell()!r}, "-c",
+                      "sleep 30"]], what="start", shell={posix_shell()!r})
+        print(control.session_name, flush=True)
+        os._exit(0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    name = done.stdout.strip()
+    assert name.startswith(CONTROL_SESSION_PREFIX)
+    assert _wait_until(lambda: name not in _all_sessions(socket))
+    assert _all_sessions(socket) == ["agent"], "the agent's session is kept"
+
+
+def test_a_connect_that_cannot_run_tmux_is_unavailable(tmp_path: Path) -> None:
+    """A missing tmux binary is ``ExecutorUnavailable`` with a hint, as without the client."""
+    from scopecraft._errors import ExecutorUnavailable
+
+    control = ControlClient(
+        TmuxExecutorConfig(tmux=str(tmp_path / "no-such-tmux"), socket_name="sc-none")
+    )
+    with pytest.raises(ExecutorUnavailable, match="tmux is not installed"):
+        control.run([["display-message", "-p", "x"]], what="x", shell=posix_shell())
+
+
+# -- through the executor --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("control_mode", [True, False], ids=["control", "process-per-call"])
+async def test_sessions_start_and_answer_the_same_either_way(
+    socket: str, tmp_path: Path, control_mode: bool
+) -> None:
+    """With and without the control client a session starts in its worktree, its output is
+    read, its state and exit are seen, and closing the executor leaves only agents."""
+    executor = TmuxExecutor(
+        socket_name=socket, snapshot_ttl=0.0, settle=0.02, control_mode=control_mode
+    )
+    spec = launch_spec(tmp_path, (posix_shell(), "-c", "pwd; echo up; sleep 30"))
+    handle = await executor.start(spec)
+    assert bool(_control_sessions(socket)) is control_mode
+    path = tmux(socket, "display-message", "-p", "-t", f"={spec.runtime_name}:", "#{session_path}")
+    assert path.stdout.strip() == str(spec.workdir), "new windows open in the worktree"
+    with anyio.fail_after(10):
+        while True:
+            chunk = await executor.read_output(handle, None)
+            if [text for _, text in chunk.lines] == [str(spec.workdir), "up"]:
+                break
+            await anyio.sleep(0.02)
+    assert (await executor.state(handle)).status is RuntimeStatus.RUNNING
+    assert await executor.stop(handle, grace=2) == 128 + signal.SIGTERM
+    await executor.aclose()
+    assert _wait_until(lambda: not _control_sessions(socket))
+    assert session_names(socket) == [spec.runtime_name], "the agent's session is kept"
+    await executor.remove(handle)
+
+
+@pytest.mark.anyio
+async def test_a_killed_control_client_falls_back_and_reconnects(
+    socket: str, tmp_path: Path
+) -> None:
+    """When a person kills the control client, state and output still answer (one tmux
+    process each), and the next start connects a new client."""
+    executor = TmuxExecutor(socket_name=socket, snapshot_ttl=0.0, settle=0.02)
+    first = await executor.start(launch_spec(tmp_path / "a", (posix_shell(), "-c", "sleep 30")))
+    control = executor._control
+    conn = control._conn
+    assert conn is not None
+    os.kill(conn.proc.pid, signal.SIGKILL)
+    assert await anyio.to_thread.run_sync(_wait_until, lambda: not control.connected)
+    assert (await executor.state(first)).status is RuntimeStatus.RUNNING
+    second = await executor.start(
+        launch_spec(
+            tmp_path / "b",
+            (posix_shell(), "-c", "sleep 30"),
+            session_id="ses-test2",
+        )
+    )
+    assert control.connected
+    assert (await executor.state(second)).status is RuntimeStatus.RUNNING
+    for handle in (first, second):
+        await executor.stop(handle, grace=2)
+        await executor.remove(handle)
+    await executor.aclose()
+
+
+def test_typed_input_is_never_sent_twice(
+    socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: a control client that ended after a list was sent. A listing runs
+    again as its own process; typed input is reported instead of typed a second time."""
+    executor = TmuxExecutor(socket_name=socket)
+    client = executor._client
+    control = executor._control
+    monkeypatch.setattr(type(control), "connected", property(lambda self: True))
+
+    def ended(self: ControlClient, commands: object, *, what: str) -> str:
+        raise ControlClientEnded(what, "the tmux control client ended", 1, sent=True)
+
+    monkeypatch.setattr(ControlClient, "run_connected", ended)
+    with pytest.raises(ServerMissing):
+        client.run([["send-keys", "-t", "%0", "-l", "x"]], what="send-keys", repeatable=False)
+    # A repeatable list runs again on its own: here it finds no server.
+    with pytest.raises(ServerMissing):
+        client.run([["list-panes", "-a"]], what="list-panes")
+    assert client.panes() is None

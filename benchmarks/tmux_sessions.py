@@ -14,8 +14,10 @@ Two figures:
 The agent is the scripted fake agent, listening (it stays up until the session is
 cancelled). Everything runs on a private tmux server that is killed at the end; an unrelated
 session keeps it up meanwhile, so neither way pays for starting a server (a server exits
-with its last session). The script
-exits 0 whenever it ran, whatever the figures; its last line is the ratio::
+with its last session). Every measured start waits until the previous sessions are torn
+down (their tmux sessions removed, which is the last step of their teardown), so no
+measurement includes another session's clean-up. The script exits 0 whenever it ran,
+whatever the figures; its last line is the ratio::
 
     python benchmarks/tmux_sessions.py
     python benchmarks/tmux_sessions.py --runs 5 --sessions 20
@@ -68,7 +70,7 @@ fake: listen
 ## Log
 """
 PARENT = "batch-01B"
-QUIET = 0.2  # seconds left between measured starts
+QUIET = 0.2  # seconds left between measured starts, once the previous one is torn down
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -130,8 +132,32 @@ async def started_at(engine: Engine, session_id: str) -> float:
     raise RuntimeError(f"session {session_id} ended before it started")
 
 
-async def engine_start(engine: Engine, task_id: str) -> float:
-    """Seconds from ``create_session`` to its ``session_started`` event; then cancelled."""
+def wait_removed(socket: str, names: list[str]) -> None:
+    """Wait until none of the tmux sessions ``names`` exists any more.
+
+    A cancelled session is ended (``engine.wait`` returns) before its teardown is done: the
+    task log, the commit of what the agent left, and last the removal of its tmux session.
+    A measurement that overlapped that work would measure it too.
+    """
+    deadline = time.monotonic() + 60
+    for name in names:
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                ["tmux", "-L", socket, "has-session", "-t", f"={name}"], capture_output=True
+            )
+            if probe.returncode != 0:
+                break
+            time.sleep(0.01)
+
+
+def tmux_name(session_id: str, attempt: int = 1) -> str:
+    """The tmux session of an attempt (see docs/tmux.md)."""
+    return f"scopecraft-{session_id}-{attempt}"
+
+
+async def engine_start(engine: Engine, socket: str, task_id: str) -> float:
+    """Seconds from ``create_session`` to its ``session_started`` event; then cancelled, and
+    its teardown awaited."""
     t0 = time.time()
     session = await engine.create_session(
         task_id, mode="interactive", executor="tmux", agent="fake"
@@ -139,6 +165,7 @@ async def engine_start(engine: Engine, task_id: str) -> float:
     elapsed = await started_at(engine, session.id) - t0
     await engine.cancel_session(session.id)
     await engine.wait(session.id, timeout=60)
+    await anyio.to_thread.run_sync(wait_removed, socket, [tmux_name(session.id)])
     return elapsed
 
 
@@ -183,6 +210,7 @@ async def start_latency(
     workdir = Path((await engine.get_session(warm.id)).worktree_path or ".")
     await engine.cancel_session(warm.id)
     await engine.wait(warm.id, timeout=60)
+    await anyio.to_thread.run_sync(wait_removed, socket, [tmux_name(warm.id)])
     argv = agent_argv(prompt)
     ours: list[float] = []
     plain: list[float] = []
@@ -191,7 +219,7 @@ async def start_latency(
         # Each start is measured on a quiet machine: the previous session's teardown (its
         # runtime removed after its end is stored) and agent start-up are let finish first.
         await anyio.sleep(QUIET)
-        ours.append(await engine_start(engine, "start-01A"))
+        ours.append(await engine_start(engine, socket, "start-01A"))
         await anyio.sleep(QUIET)
         plain.append(
             await anyio.to_thread.run_sync(plain_start, socket, f"plain-{run}", argv, workdir)
@@ -199,7 +227,9 @@ async def start_latency(
     return ours, plain, workdir
 
 
-async def dispatch(engine: Engine, sessions: int, rounds: int) -> tuple[list[float], int]:
+async def dispatch(
+    engine: Engine, socket: str, sessions: int, rounds: int
+) -> tuple[list[float], int]:
     """Seconds from one ``Engine.dispatch`` call until all ``sessions`` have started, for
     each of ``rounds`` rounds (every session cancelled and ended between rounds)."""
     warm = await engine.create_session(
@@ -208,6 +238,7 @@ async def dispatch(engine: Engine, sessions: int, rounds: int) -> tuple[list[flo
     await started_at(engine, warm.id)
     await engine.cancel_session(warm.id)
     await engine.wait(warm.id, timeout=60)
+    await anyio.to_thread.run_sync(wait_removed, socket, [tmux_name(warm.id)])
     times: list[float] = []
     running = sessions
     for _ in range(rounds):
@@ -225,6 +256,8 @@ async def dispatch(engine: Engine, sessions: int, rounds: int) -> tuple[list[flo
         running = min(running, alive)
         for session in created:
             await engine.wait(session.id, timeout=60)
+        names = [tmux_name(session.id) for session in created]
+        await anyio.to_thread.run_sync(wait_removed, socket, names)
     return times, running
 
 
@@ -248,7 +281,7 @@ async def run(args: argparse.Namespace, root: Path, socket: str) -> None:
     tmux(socket, "-f", os.devnull, "new-session", "-d", "-s", "bench-keeper", "sleep", "3600")
     async with Engine.open(repo, home=root / "home", config=config, policy=policy) as engine:
         ours, plain, workdir = await start_latency(engine, socket, args.runs, prompt)
-        rounds, running = await dispatch(engine, args.sessions, args.rounds)
+        rounds, running = await dispatch(engine, socket, args.sessions, args.rounds)
         elapsed = statistics.median(rounds)
     raw_many = statistics.median(
         [

@@ -43,6 +43,7 @@ __all__ = [
     "TmuxCommandError",
     "escape_arg",
     "format_literal",
+    "tmux_not_installed",
 ]
 
 log = logging.getLogger("scopecraft.executors.tmux")
@@ -75,6 +76,14 @@ _CLIENT_ENV = ("PATH", "TMUX_TMPDIR", "LANG", "LC_ALL", "LC_CTYPE")
 _SERVER_GONE = ("no server running", "error connecting to", "server exited unexpectedly")
 _SERVER_RACE_RETRIES = 4
 _TARGET_GONE = ("can't find session", "can't find pane", "can't find window", "no such session")
+
+
+def tmux_not_installed(tmux: str) -> ExecutorUnavailable:
+    """The error for a tmux binary that cannot be found, with what to do about it."""
+    return ExecutorUnavailable(
+        f"tmux is not installed (cannot run {tmux!r}); install tmux 3.2 or later, or run the "
+        "session with executor='local'"
+    )
 
 
 def escape_arg(arg: str) -> str:
@@ -341,10 +350,7 @@ class TmuxClient:
                 check=False,
             )
         except FileNotFoundError as exc:
-            raise ExecutorUnavailable(
-                f"tmux is not installed (cannot run {self._config.tmux!r}); install tmux "
-                "3.2 or later, or run the session with executor='local'"
-            ) from exc
+            raise tmux_not_installed(self._config.tmux) from exc
         except subprocess.TimeoutExpired as exc:
             raise ExecutorUnavailable(
                 f"tmux {what} did not answer within {self._config.timeout:g} s"

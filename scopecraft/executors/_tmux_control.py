@@ -51,6 +51,7 @@ from ._tmux_client import (
     TargetMissing,
     TmuxCommandError,
     escape_arg,
+    tmux_not_installed,
 )
 from ._tmux_config import TmuxExecutorConfig
 
@@ -371,10 +372,7 @@ class ControlClient:
         try:
             conn = _Connection(argv, self._env)
         except FileNotFoundError as exc:
-            raise ExecutorUnavailable(
-                f"tmux is not installed (cannot run {self._config.tmux!r}); install tmux "
-                "3.2 or later, or run the session with executor='local'"
-            ) from exc
+            raise tmux_not_installed(self._config.tmux) from exc
         except OSError as exc:
             raise ExecutorUnavailable(f"cannot run a tmux control client: {exc}") from exc
         try:

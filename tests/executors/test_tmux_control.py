@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from tmux_support import launch_spec, posix_shell, private_server, session_names, tmux
 
@@ -203,6 +204,10 @@ async def test_sessions_start_and_answer_the_same_either_way(
         socket_name=socket, snapshot_ttl=0.0, settle=0.02, control_mode=control_mode
     )
     spec = launch_spec(tmp_path, (posix_shell(), "-c", "pwd; echo up; sleep 30"))
+    # A worktree path with tmux format, shell and parser syntax in it: kept literally.
+    odd = tmp_path / "wt #{session_name} #(true) $HOME ~ 'q' \"d\" ;"
+    odd.mkdir()
+    spec = attrs.evolve(spec, workdir=odd)
     handle = await executor.start(spec)
     assert bool(_control_sessions(socket)) is control_mode
     path = tmux(socket, "display-message", "-p", "-t", f"={spec.runtime_name}:", "#{session_path}")

@@ -51,6 +51,7 @@ from ._protocol import (
 from ._tmux_client import (
     AGENT_PANE_OPTION,
     RUN_DIR_OPTION,
+    ControlClientEnded,
     PaneInfo,
     ServerMissing,
     TargetMissing,
@@ -191,7 +192,9 @@ class TmuxExecutor:
         what = f"new-session {name}"
         try:
             if self.config.control_mode:
-                out = self._control.run(commands, what=what, shell=self._shell)
+                out = self._start_through_control(spec, name, run_dir, commands, what)
+                if isinstance(out, RuntimeHandle):
+                    return out
             else:
                 out = self._client.run(commands, what=what, start_server=True, cwd=str(workdir))
         except TmuxCommandError as exc:
@@ -220,6 +223,29 @@ class TmuxExecutor:
             runtime_id=runtime_id,
             run_dir=spec.run_dir,
         )
+
+    def _start_through_control(
+        self, spec: LaunchSpec, name: str, run_dir: Path, commands: list[list[str]], what: str
+    ) -> str | RuntimeHandle:
+        """Send the start's command list through the control client.
+
+        When the client ends after the list was sent, tmux may or may not have run it: the
+        session is looked up, and adopted when it is this attempt's (its launcher reads and
+        deletes the launch file itself, so the file is kept); otherwise the list is sent once
+        more, on a new client.
+        """
+        assert self._shell is not None
+        try:
+            return self._control.run(commands, what=what, shell=self._shell)
+        except ControlClientEnded as exc:
+            if not exc.sent:
+                raise
+            log.warning("the tmux control client ended while %s was sent; checking", name)
+        self._client.invalidate()
+        _, panes = self._client.find(name)
+        if _agent_pane(panes, spec.session_id, spec.attempt) is not None:
+            return self._adopt(spec, name, run_dir)
+        return self._control.run(commands, what=what, shell=self._shell)
 
     def _ownership(self, spec: LaunchSpec, run_dir: Path) -> list[tuple[str, str]]:
         labels = dict(spec.labels)
@@ -414,6 +440,11 @@ class TmuxExecutor:
                     self._client.run(
                         batch, what=f"send-keys to {handle.runtime_name}", repeatable=False
                     )
+                except ControlClientEnded as exc:
+                    raise ExecutorError(
+                        f"the tmux control client ended while input was sent to "
+                        f"{handle.runtime_name}; some of it may have been typed"
+                    ) from exc
                 except (ServerMissing, TargetMissing) as exc:
                     raise RuntimeNotFound(
                         f"the tmux session {handle.runtime_name} ended while input was sent"
@@ -449,7 +480,9 @@ class TmuxExecutor:
         if history:
             command += ["-S", "-"]
         try:
-            return self._client.run([command], what=f"capture-pane of {handle.runtime_name}")
+            return self._client.run(
+                [command], what=f"capture-pane of {handle.runtime_name}", control=False
+            )
         except (ServerMissing, TargetMissing) as exc:
             raise RuntimeNotFound(f"the tmux session {handle.runtime_name} is gone") from exc
 

@@ -289,6 +289,7 @@ class TmuxClient:
         start_server: bool = False,
         cwd: str | None = None,
         repeatable: bool = True,
+        control: bool = True,
     ) -> str:
         """Run a command list and return its standard output.
 
@@ -302,7 +303,10 @@ class TmuxClient:
             cwd: The client's working directory.
             repeatable: The list may run twice (a listing, ``kill-session``); when not
                 (typed input), a control client that ended after it was sent is reported
-                as :class:`ServerMissing` instead of running the list again.
+                (:class:`ControlClientEnded`) instead of running the list again.
+            control: Go through the control client while it is connected. False for output
+                that a pane's program controls (a capture), which could imitate the
+                control client's block markers.
 
         Raises:
             ServerMissing: no server listens on the socket.
@@ -310,10 +314,10 @@ class TmuxClient:
             TmuxCommandError: tmux refused a command.
             ExecutorUnavailable: tmux cannot be run, or did not answer in time.
         """
-        control = self.control
-        if control is not None and control.connected:
+        client = self.control if control else None
+        if client is not None:
             try:
-                return control.run_connected(commands, what=what)
+                return client.run_connected(commands, what=what)
             except ControlClientEnded as exc:
                 if exc.sent and not repeatable:
                     raise

@@ -36,6 +36,7 @@ import secrets
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import IO
 
@@ -80,7 +81,9 @@ def quote_arg(arg: str) -> str:
     The argument is double-quoted; ``\\``, ``"``, ``$`` (variables) and ``~`` (the home
     folder) are escaped with a backslash, and control characters (a newline would end the
     command) are written as octal escapes. Inside double quotes ``;``, ``#``, ``{``,
-    ``}``, ``'`` and spaces are literal.
+    ``}``, ``'`` and spaces are literal. Bytes that are not UTF-8 (surrogate-escaped, as in
+    file names) are written as octal escapes too: tmux's parser reads a raw byte 0xFF as the
+    end of its input, which would end the quoted argument early.
 
     Raises:
         ExecutorError: the argument holds a NUL byte (tmux cannot carry one).
@@ -89,10 +92,13 @@ def quote_arg(arg: str) -> str:
         raise ExecutorError("an argument for tmux holds a NUL byte")
     parts = ['"']
     for ch in arg:
+        code = ord(ch)
         if ch in _SPECIAL:
             parts.append("\\" + ch)
-        elif ord(ch) < 32 or ord(ch) == 127:
-            parts.append(f"\\{ord(ch):03o}")
+        elif code < 32 or code == 127:
+            parts.append(f"\\{code:03o}")
+        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+            parts.append(f"\\{code - 0xDC00:03o}")
         else:
             parts.append(ch)
     parts.append('"')
@@ -161,7 +167,7 @@ class _Connection:
                 with self.lock:
                     call = self.calls[0] if self.calls else None
                     if call is None:
-                        continue  # an answer nobody waits for (a call that gave up)
+                        continue  # an answer no call is queued for (none is expected)
                     if ok and lines == [call.token]:
                         self.calls.popleft()
                     else:
@@ -193,12 +199,16 @@ class _Connection:
                 if self.ended:
                     return False
                 self.calls.append(call)
+            view = memoryview(data)
             try:
-                view = memoryview(data)
                 while view:
                     written = stdin.write(view)
                     view = view[written or 0 :]
             except (OSError, ValueError):
+                if len(view) < len(data):
+                    # Part of the line is in the pipe: tmux may run it. The reader ends the
+                    # call when the client ends, and the caller hears it was sent.
+                    return True
                 with self.lock, contextlib.suppress(ValueError):
                     self.calls.remove(call)
                 return False
@@ -214,16 +224,29 @@ class _Connection:
         return ""
 
     def close(self, wait: float) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
+        # Never in the middle of a line being written (the writer would count it unsent, yet
+        # tmux may read what was written); a writer stuck on a full pipe is not waited for
+        # beyond ``wait``.
+        locked = self.write_lock.acquire(timeout=wait)
+        try:
+            with contextlib.suppress(OSError, ValueError):
+                if self.proc.stdin is not None:
+                    self.proc.stdin.close()
+        finally:
+            if locked:
+                self.write_lock.release()
         try:
             self.proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._reader.join(timeout=wait)
-        for stream in (self.proc.stdout, self.proc.stderr):
+        # The server holds the client's pipes too: the reader may see their end only once the
+        # server lets go. It is a daemon thread; its pipe is left to it if it is still reading.
+        self._reader.join(timeout=min(wait, 0.5))
+        streams = [self.proc.stderr]
+        if not self._reader.is_alive():
+            streams.append(self.proc.stdout)
+        for stream in streams:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
@@ -262,6 +285,21 @@ class ControlClient:
         self._conn: _Connection | None = None
         self._tokens = itertools.count(1)
         self.session_name = ""
+        _CLIENTS.add(self)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: let go of the parent's client without touching it.
+
+        The child's copy of the pipe to the client is closed (else the client, and its
+        session, would outlive the parent while the child lives); the child connects its
+        own client if it ever needs one.
+        """
+        conn, self._conn = self._conn, None
+        self._lock = threading.Lock()
+        self.session_name = ""
+        if conn is not None and conn.proc.stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                conn.proc.stdin.close()
 
     @property
     def connected(self) -> bool:
@@ -273,9 +311,10 @@ class ControlClient:
         """Run a command list through the control client and return its output.
 
         Connects (starting the server with the configured ``-f`` file when none runs) when
-        no client is connected. A call that finds its client ended, or loses it, is tried
-        once more on a new one (a ``new-session`` that had already run then reports a
-        duplicate, which the caller treats as its own session to adopt).
+        no client is connected. A call that finds its client ended before its line was
+        written is tried once more on a new one; a call whose client ended after that raises
+        :class:`ControlClientEnded` with ``sent`` true: its commands may or may not have run,
+        and only the caller can tell which.
 
         Args:
             commands: tmux commands, each an argv (every argument is quoted here).
@@ -285,7 +324,7 @@ class ControlClient:
         Raises:
             TargetMissing: a target does not exist.
             TmuxCommandError: tmux refused a command (the first refusal's words).
-            ServerMissing: the server went away twice during the call.
+            ControlClientEnded: the client ended during the call (see above).
             ExecutorUnavailable: tmux cannot be run, or did not answer in time.
         """
         line = _encoded(commands)
@@ -293,11 +332,11 @@ class ControlClient:
             conn = self._connected(shell)
             try:
                 return self._call(conn, line, what)
-            except ControlClientEnded:
+            except ControlClientEnded as exc:
                 self._discard(conn)
-                if attempt == 2:
+                if exc.sent or attempt == 2:
                     raise
-                log.debug("tmux control client ended during %s; connecting again", what)
+                log.debug("tmux control client had ended before %s; connecting again", what)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def run_connected(self, commands: Sequence[Sequence[str]], *, what: str) -> str:
@@ -312,6 +351,8 @@ class ControlClient:
         """
         conn = self._conn
         if conn is None or not conn.alive:
+            if conn is not None:
+                self._discard(conn)
             raise ControlClientEnded(what, "no tmux control client is connected", 1, sent=False)
         try:
             return self._call(conn, _encoded(commands), what)
@@ -399,7 +440,8 @@ class ControlClient:
         if not conn.send(call, text + f"display-message -p {call.token}\n".encode()):
             raise ControlClientEnded(what, "the tmux control client has ended", 1, sent=False)
         if not call.done.wait(self._config.timeout):
-            conn.proc.kill()  # every call waiting on it ends; the next call connects anew
+            # The call stays queued, so its answer, when it comes, is taken for it and
+            # dropped; other calls are not disturbed (ending the client would fail them all).
             raise ExecutorUnavailable(
                 f"tmux {what} did not answer within {self._config.timeout:g} s"
             )
@@ -423,6 +465,18 @@ class ControlClient:
                 raise TargetMissing(what, error, 1, stdout)
             raise TmuxCommandError(what, error, 1, stdout)
         return stdout
+
+
+_CLIENTS: weakref.WeakSet[ControlClient] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _encoded(commands: Sequence[Sequence[str]]) -> bytes:

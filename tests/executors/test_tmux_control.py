@@ -12,12 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import attrs
 import pytest
 from tmux_support import launch_spec, posix_shell, private_server, session_names, tmux
 
+from scopecraft._errors import ExecutorUnavailable
 from scopecraft.executors._protocol import RuntimeStatus
 from scopecraft.executors._tmux import TmuxExecutor
 from scopecraft.executors._tmux_client import (
@@ -181,8 +183,6 @@ def test_the_session_ends_when_the_engine_process_dies(socket: str, tmp_path: Pa
 
 def test_a_connect_that_cannot_run_tmux_is_unavailable(tmp_path: Path) -> None:
     """A missing tmux binary is ``ExecutorUnavailable`` with a hint, as without the client."""
-    from scopecraft._errors import ExecutorUnavailable
-
     control = ControlClient(
         TmuxExecutorConfig(tmux=str(tmp_path / "no-such-tmux"), socket_name="sc-none")
     )
@@ -275,3 +275,82 @@ def test_typed_input_is_never_sent_twice(
     with pytest.raises(ServerMissing):
         client.run([["list-panes", "-a"]], what="list-panes")
     assert client.panes() is None
+
+
+def test_a_call_that_times_out_leaves_the_others_alone(socket: str) -> None:
+    """A call that does not answer in time fails alone: the client stays connected, and the
+    next call gets its own answer (the late one is taken for the call that gave up)."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket, timeout=1.0))
+    try:
+        control.run([["display-message", "-p", "up"]], what="up", shell=posix_shell())
+        with pytest.raises(ExecutorUnavailable, match="did not answer within 1 s"):
+            control.run([["run-shell", "sleep 1.5; echo late"]], what="slow", shell=posix_shell())
+        out = control.run([["display-message", "-p", "mine"]], what="next", shell=posix_shell())
+        assert out == "mine\n"
+        assert control.connected
+    finally:
+        control.close()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_forked_child_lets_go_of_the_parents_client(socket: str) -> None:
+    """A child made with ``fork`` closes its copy of the pipe to the control client and
+    forgets the client, so the client's life is the parent's alone."""
+    control = ControlClient(TmuxExecutorConfig(socket_name=socket))
+    try:
+        control.run([["display-message", "-p", "up"]], what="up", shell=posix_shell())
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            os.write(write_end, b"forgot" if control._conn is None else b"kept")
+            os._exit(0)
+        os.close(write_end)
+        answer = os.read(read_end, 16)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        assert answer == b"forgot"
+        assert control.connected, "the parent's client is untouched"
+        assert control.run([["display-message", "-p", "x"]], what="x", shell=posix_shell())
+    finally:
+        control.close()
+
+
+@pytest.mark.anyio
+async def test_a_start_whose_client_ended_after_sending_is_adopted_not_repeated(
+    socket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the control client ends right after the start's list was sent (tmux
+    ran it). The start finds the session, adopts it, and keeps the launch file for its
+    launcher: the agent runs, and there is one session."""
+    # A shell that starts slowly: the launcher reads its launch file only after the start
+    # has been retried or adopted, so a deleted file would show.
+    slow_shell = tmp_path / "slow-sh"
+    slow_shell.write_text(f'#!{posix_shell()}\nsleep 0.4\nexec {posix_shell()} "$@"\n')
+    slow_shell.chmod(0o755)
+    executor = TmuxExecutor(
+        socket_name=socket, snapshot_ttl=0.0, settle=0.02, shell=str(slow_shell)
+    )
+    original = ControlClient._call
+    failed: list[str] = []
+
+    def ends_after_sending(self: ControlClient, conn: Any, line: bytes, what: str) -> str:
+        out = original(self, conn, line, what)
+        if what.startswith("new-session") and not failed:
+            failed.append(what)
+            raise ControlClientEnded(what, "the tmux control client ended", 1, sent=True)
+        return out
+
+    monkeypatch.setattr(ControlClient, "_call", ends_after_sending)
+    spec = launch_spec(tmp_path, (posix_shell(), "-c", "echo up; sleep 30"))
+    handle = await executor.start(spec)
+    assert failed, "the fault was injected"
+    assert session_names(socket) == [spec.runtime_name]
+    with anyio.fail_after(10):
+        while True:
+            chunk = await executor.read_output(handle, None)
+            if [text for _, text in chunk.lines] == ["up"]:
+                break
+            await anyio.sleep(0.02)
+    await executor.stop(handle, grace=2)
+    await executor.remove(handle)
+    await executor.aclose()

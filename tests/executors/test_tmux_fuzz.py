@@ -269,18 +269,24 @@ def test_any_argument_reaches_tmux_unchanged(
     tmux(socket, "kill-session", "-t", "=holder")
 
 
+# Any text without NUL, and any bytes without NUL as a file name would hold them (bytes that
+# are not UTF-8 become surrogates, as os.fsdecode makes them; 0xFF among them).
+_ANY_ARGUMENT = st.one_of(
+    st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"])),
+    st.binary().map(lambda raw: raw.replace(b"\x00", b"").decode("utf-8", "surrogateescape")),
+    st.sampled_from(["\udcff", "a\udcff ; set-buffer -b after broken ; x", "\udc80\udcfe\udcff"]),
+).filter(bool)
+
+
 @_FIXTURE_SETTINGS_PRINTABLE
-@given(
-    value=st.text(
-        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), min_size=1
-    )
-)
+@given(value=_ANY_ARGUMENT)
 def test_any_argument_reaches_tmux_unchanged_through_the_control_client(
     server_portal: tuple[str, BlockingPortal], tmp_path_factory: pytest.TempPathFactory, value: str
 ) -> None:
     """The control client writes commands as text that tmux parses: every argument, control
-    characters, quotes, ``$``, ``~``, ``;`` and newlines included, arrives byte for byte, and
-    the command after it still runs as its own."""
+    characters, quotes, ``$``, ``~``, ``;``, newlines and bytes that are not UTF-8 (0xFF
+    would end tmux's input) included, arrives byte for byte, and the command after it still
+    runs as its own."""
     socket, _ = server_portal
     out = tmp_path_factory.mktemp("buffer") / "value"
     control = ControlClient(TmuxExecutorConfig(socket_name=socket))
@@ -294,7 +300,7 @@ def test_any_argument_reaches_tmux_unchanged_through_the_control_client(
             what="round trip",
             shell=posix_shell(),
         )
-        assert out.read_bytes() == value.encode("utf-8")
+        assert out.read_bytes() == value.encode("utf-8", "surrogateescape")
         shown = tmux(socket, "show-buffer", "-b", "after").stdout
         assert shown == "intact"
     finally:

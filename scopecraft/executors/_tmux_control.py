@@ -284,6 +284,7 @@ class ControlClient:
         self._lock = threading.Lock()
         self._conn: _Connection | None = None
         self._tokens = itertools.count(1)
+        self._failed: tuple[float, str] | None = None  # when and why the last connect failed
         self.session_name = ""
         _CLIENTS.add(self)
 
@@ -374,10 +375,16 @@ class ControlClient:
         conn = self._conn
         if conn is not None and conn.alive:
             return conn
+        asked = time.monotonic()
         with self._lock:
             conn = self._conn
             if conn is not None and conn.alive:
                 return conn
+            failed = self._failed
+            if failed is not None and failed[0] >= asked:
+                # Another call tried to connect while this one waited, and failed: fail at
+                # once with its reason rather than wait as long again.
+                raise ExecutorUnavailable(failed[1])
             self._conn = None
             if conn is not None:
                 conn.close(_CLOSE_WAIT)
@@ -389,12 +396,16 @@ class ControlClient:
                     # A server that is shutting down (its last session just ended) refuses us.
                     tries += 1
                     if tries >= _SERVER_RACE_RETRIES:
-                        raise ExecutorUnavailable(
-                            f"cannot connect a tmux control client: {exc.stderr}"
-                        ) from exc
+                        message = f"cannot connect a tmux control client: {exc.stderr}"
+                        self._failed = (time.monotonic(), message)
+                        raise ExecutorUnavailable(message) from exc
                     time.sleep(0.05 * tries)
+                except ExecutorUnavailable as exc:
+                    self._failed = (time.monotonic(), str(exc))
+                    raise
                 else:
                     self._conn = conn
+                    self._failed = None
                     return conn
 
     def _connect(self, shell: str) -> _Connection:

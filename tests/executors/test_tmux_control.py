@@ -354,3 +354,32 @@ async def test_a_start_whose_client_ended_after_sending_is_adopted_not_repeated(
     await executor.stop(handle, grace=2)
     await executor.remove(handle)
     await executor.aclose()
+
+
+def test_calls_waiting_on_a_failed_connect_fail_with_it(tmp_path: Path) -> None:
+    """A tmux that never answers: the first call's connect times out, and the calls that
+    waited for it fail with its reason at once, without each starting a client of its own."""
+    runs = tmp_path / "runs"
+    silent = tmp_path / "silent-tmux"
+    silent.write_text(f"#!{posix_shell()}\necho run >> '{runs}'\nexec cat\n")
+    silent.chmod(0o755)
+    control = ControlClient(
+        TmuxExecutorConfig(tmux=str(silent), socket_name="sc-silent", timeout=0.5)
+    )
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            control.run([["display-message", "-p", "x"]], what="x", shell=posix_shell())
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(errors) == 3
+    assert all(isinstance(exc, ExecutorUnavailable) for exc in errors)
+    assert runs.read_text().count("run") == 1, "one client was started, not one per call"
+    control.close()

@@ -70,7 +70,6 @@ CONTROL_SESSION_PREFIX = "_scopecraft-control-"
 
 # The control session's pane: a shell that waits for lines typed into it and ignores them.
 _HOLD = "while read -r _; do :; done"
-_SPECIAL = frozenset('\\"$~')
 _CLOSE_WAIT = 2.0
 _Block = tuple[bool, list[str]]
 
@@ -90,19 +89,19 @@ def quote_arg(arg: str) -> str:
     """
     if "\x00" in arg:
         raise ExecutorError("an argument for tmux holds a NUL byte")
-    parts = ['"']
-    for ch in arg:
-        code = ord(ch)
-        if ch in _SPECIAL:
-            parts.append("\\" + ch)
-        elif code < 32 or code == 127:
-            parts.append(f"\\{code:03o}")
-        elif 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
-            parts.append(f"\\{code - 0xDC00:03o}")
-        else:
-            parts.append(ch)
-    parts.append('"')
-    return "".join(parts)
+    return '"' + arg.translate(_ESCAPES) + '"'
+
+
+def _escapes() -> dict[int, str]:
+    table = {ord(ch): "\\" + ch for ch in '\\"$~'}
+    for code in [*range(1, 32), 127]:
+        table[code] = f"\\{code:03o}"
+    for code in range(0xDC80, 0xDD00):  # an undecodable byte, kept by surrogateescape
+        table[code] = f"\\{code - 0xDC00:03o}"
+    return table
+
+
+_ESCAPES = _escapes()
 
 
 def command_line(commands: Sequence[Sequence[str]]) -> str:

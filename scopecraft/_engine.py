@@ -814,9 +814,9 @@ class Engine(WorktreeMethods):
 
     async def _queued_count(self) -> int:
         """How many sessions are queued, for the policy's admission; ``0`` without asking the
-        store when the policy is the built-in one with no queue limit (it does not look)."""
-        policy = self.policy
-        if isinstance(policy, PriorityQueuePolicy) and policy.max_queue_size is None:
+        store when the policy says it does not look (``counts_queue`` false, as the built-in
+        policy without a queue limit)."""
+        if not getattr(self.policy, "counts_queue", True):
             return 0
         return await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
 

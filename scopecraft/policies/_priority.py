@@ -393,6 +393,14 @@ class PriorityQueuePolicy:
         group = group_of(session)
         self._group_pass[group] = self._group_pass.get(group, 0.0) + 1.0 / self._group_weight(group)
 
+    @property
+    def counts_queue(self) -> bool:
+        """Whether :meth:`admit` looks at the queued count: only with a ``max_queue_size``.
+        The engine skips counting the queue when it does not (one store read less per
+        request); any policy may offer this attribute, one without it is always given the
+        count."""
+        return self.max_queue_size is not None
+
     # -- cost --------------------------------------------------------------------------------
 
     def cost_scopes(self, session: Session) -> frozenset[str]:

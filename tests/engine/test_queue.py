@@ -184,3 +184,38 @@ async def test_infrastructure_failure_is_retried(repo: Path, home: Path) -> None
         assert set(costs) == {"autonomous"}
         with pytest.raises(scopecraft.RequestRefused):
             await engine.costs(group_by="planet")
+
+
+async def test_the_queue_is_counted_only_for_a_policy_that_looks(repo: Path, home: Path) -> None:
+    """No store read for the count when the policy says it does not look (``counts_queue``
+    false); a policy with a queue limit, or one that does not say, is given the count."""
+
+    class Silent:  # a policy that does not say whether it looks: it is given the count
+        def __init__(self) -> None:
+            self._inner = PriorityQueuePolicy()
+
+        def __getattr__(self, name: str) -> Any:
+            if name == "counts_queue":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    for policy, counted in (
+        (PriorityQueuePolicy(), False),
+        (PriorityQueuePolicy(max_queue_size=5), True),
+        (Silent(), True),
+    ):
+        assert await _counts_the_queue(repo, home, policy) is counted
+
+
+async def _counts_the_queue(repo: Path, home: Path, policy: Any) -> bool:
+    async with Engine.open(repo, home=home, policy=policy) as engine:
+        calls: list[object] = []
+        original = engine.storage.count_sessions
+
+        async def count(*args: Any, **kwargs: Any) -> int:
+            calls.append(kwargs)
+            return await original(*args, **kwargs)
+
+        engine.storage.count_sessions = count  # type: ignore[method-assign]
+        assert await engine._queued_count() == 0
+        return bool(calls)

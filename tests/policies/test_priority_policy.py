@@ -336,3 +336,10 @@ class QueueMachine(RuleBasedStateMachine):
 
 TestQueueMachine = QueueMachine.TestCase
 TestQueueMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_the_queue_is_counted_only_when_admission_looks_at_it() -> None:
+    """``counts_queue`` tells the engine whether to count the queue for ``admit``: only a
+    ``max_queue_size`` makes the built-in policy look."""
+    assert PriorityQueuePolicy().counts_queue is False
+    assert PriorityQueuePolicy(max_queue_size=3).counts_queue is True

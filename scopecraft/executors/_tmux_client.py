@@ -41,6 +41,10 @@ __all__ = [
     "TargetMissing",
     "TmuxClient",
     "TmuxCommandError",
+    "client_base",
+    "client_env",
+    "command_argv",
+    "command_error",
     "escape_arg",
     "format_literal",
     "tmux_not_installed",
@@ -76,6 +80,36 @@ _CLIENT_ENV = ("PATH", "TMUX_TMPDIR", "LANG", "LC_ALL", "LC_CTYPE")
 _SERVER_GONE = ("no server running", "error connecting to", "server exited unexpectedly")
 _SERVER_RACE_RETRIES = 4
 _TARGET_GONE = ("can't find session", "can't find pane", "can't find window", "no such session")
+
+
+def client_base(config: TmuxExecutorConfig) -> list[str]:
+    """The start of every tmux client's argv: the binary, UTF-8, and the server's socket."""
+    return [config.tmux, "-u", *config.server_args()]
+
+
+def client_env() -> dict[str, str]:
+    """The small, fixed environment every tmux client runs with (see the module's notes)."""
+    return {k: os.environ[k] for k in _CLIENT_ENV if k in os.environ}
+
+
+def command_argv(commands: Sequence[Sequence[str]]) -> list[str]:
+    """A command list as tmux's argv: every argument escaped, the commands joined by ``;``."""
+    argv: list[str] = []
+    for index, command in enumerate(commands):
+        if index:
+            argv.append(";")
+        argv.extend(escape_arg(arg) for arg in command)
+    return argv
+
+
+def command_error(what: str, stderr: str, returncode: int, stdout: str) -> TmuxCommandError:
+    """The error for a refused command, by tmux's words: no server, no target, or other."""
+    lowered = stderr.lower()
+    if any(marker in lowered for marker in _SERVER_GONE):
+        return ServerMissing(what, stderr, returncode, stdout)
+    if any(marker in lowered for marker in _TARGET_GONE):
+        return TargetMissing(what, stderr, returncode, stdout)
+    return TmuxCommandError(what, stderr, returncode, stdout)
 
 
 def tmux_not_installed(tmux: str) -> ExecutorUnavailable:
@@ -271,8 +305,8 @@ class TmuxClient:
 
     def __init__(self, config: TmuxExecutorConfig) -> None:
         self._config = config
-        self._base = [config.tmux, "-u", *config.server_args()]
-        self._env = {k: os.environ[k] for k in _CLIENT_ENV if k in os.environ}
+        self._base = client_base(config)
+        self._env = client_env()
         self._lock = threading.Lock()
         self._generation = 0
         self._snapshot: _Snapshot | None = None
@@ -325,10 +359,7 @@ class TmuxClient:
         argv = list(self._base)
         if start_server:
             argv += ["-f", self._config.config_file]
-        for index, command in enumerate(commands):
-            if index:
-                argv.append(";")
-            argv.extend(escape_arg(arg) for arg in command)
+        argv += command_argv(commands)
         tries = 0
         while True:
             try:
@@ -364,12 +395,7 @@ class TmuxClient:
         stdout = result.stdout.decode("utf-8", errors="replace")
         if result.returncode != 0:
             stderr = result.stderr.decode("utf-8", errors="replace")
-            lowered = stderr.lower()
-            if any(marker in lowered for marker in _SERVER_GONE):
-                raise ServerMissing(what, stderr, result.returncode, stdout)
-            if any(marker in lowered for marker in _TARGET_GONE):
-                raise TargetMissing(what, stderr, result.returncode, stdout)
-            raise TmuxCommandError(what, stderr, result.returncode, stdout)
+            raise command_error(what, stderr, result.returncode, stdout)
         return stdout
 
     # -- listing -----------------------------------------------------------------------------

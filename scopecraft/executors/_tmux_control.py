@@ -44,14 +44,13 @@ import attrs
 
 from .._errors import ExecutorError, ExecutorUnavailable
 from ._tmux_client import (
-    _CLIENT_ENV,
     _SERVER_RACE_RETRIES,
-    _TARGET_GONE,
     ControlClientEnded,
     ServerMissing,
-    TargetMissing,
-    TmuxCommandError,
-    escape_arg,
+    client_base,
+    client_env,
+    command_argv,
+    command_error,
     tmux_not_installed,
 )
 from ._tmux_config import TmuxExecutorConfig
@@ -278,8 +277,8 @@ class ControlClient:
 
     def __init__(self, config: TmuxExecutorConfig) -> None:
         self._config = config
-        self._base = [config.tmux, "-u", *config.server_args()]
-        self._env = {k: os.environ[k] for k in _CLIENT_ENV if k in os.environ}
+        self._base = client_base(config)
+        self._env = client_env()
         self._lock = threading.Lock()
         self._conn: _Connection | None = None
         self._tokens = itertools.count(1)
@@ -415,11 +414,7 @@ class ControlClient:
             ["set-option", "-t", target, "destroy-unattached", "on"],
             ["refresh-client", "-f", "no-output"],
         ]
-        argv = [*self._base, "-f", self._config.config_file, "-C"]
-        for index, command in enumerate(initial):
-            if index:
-                argv.append(";")
-            argv.extend(escape_arg(arg) for arg in command)
+        argv = [*self._base, "-f", self._config.config_file, "-C", *command_argv(initial)]
         try:
             conn = _Connection(argv, self._env)
         except FileNotFoundError as exc:
@@ -471,9 +466,7 @@ class ControlClient:
             stderr = conn.stderr_text().strip() or "the tmux control client ended"
             raise ControlClientEnded(what, stderr, conn.proc.returncode or 1, sent=True)
         if error is not None:
-            if any(marker in error.lower() for marker in _TARGET_GONE):
-                raise TargetMissing(what, error, 1, stdout)
-            raise TmuxCommandError(what, error, 1, stdout)
+            raise command_error(what, error, 1, stdout)
         return stdout
 
 

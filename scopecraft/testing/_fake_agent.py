@@ -8,6 +8,7 @@ script's header or ``docs/agents.md``.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -28,27 +29,24 @@ CONTAINER_PATH = "/usr/local/bin/fake-agent"
 """Where the fake agent's image (``scopecraft.testing.fake_agent_image()``) holds the script."""
 
 _SCRIPT = Path(__file__).with_name("fake_agent.sh")
-_resolved: list[Path] = []  # the script's real path, once found
 
 
+@functools.cache
 def fake_agent_script() -> Path:
     """Return the absolute path of ``fake_agent.sh``, the fake agent itself.
 
     The path is looked up once per process (the adapter builds a command on the event loop,
-    where file-system calls would block).
+    where file-system calls would block); a failed look-up is not remembered.
 
     Raises:
         FileNotFoundError: the package was installed without its data files.
     """
-    if _resolved:
-        return _resolved[0]
     if not _SCRIPT.is_file():
         raise FileNotFoundError(
             f"the fake agent script is missing at {_SCRIPT}; reinstall scopecraft with its "
             "package data"
         )
-    _resolved.append(_SCRIPT.resolve())
-    return _resolved[0]
+    return _SCRIPT.resolve()
 
 
 class FakeAgentParser(ClaudeStreamParser):

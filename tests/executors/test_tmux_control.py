@@ -9,15 +9,21 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import attrs
 import pytest
-from tmux_support import launch_spec, posix_shell, private_server, session_names, tmux
+from tmux_support import (
+    launch_spec,
+    posix_shell,
+    private_server,
+    session_names,
+    tmux,
+    wait_until,
+)
 
 from scopecraft._errors import ExecutorUnavailable
 from scopecraft.executors._protocol import RuntimeStatus
@@ -51,15 +57,6 @@ def _all_sessions(socket: str) -> list[str]:
 
 def _control_sessions(socket: str) -> list[str]:
     return [name for name in _all_sessions(socket) if name.startswith(CONTROL_SESSION_PREFIX)]
-
-
-def _wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # -- quoting ---------------------------------------------------------------------------------
@@ -105,9 +102,8 @@ def test_a_control_client_runs_commands_and_its_session_ends_with_it(socket: str
     assert control.run([["display-message", "-p", "ok"]], what="ok", shell=posix_shell()) == "ok\n"
     control.close()
     assert control.session_name == ""
-    assert _wait_until(lambda: tmux(socket, "list-sessions").returncode != 0), (
-        "the control session ended with its client, and the empty server exited"
-    )
+    # The control session ended with its client, and the empty server exited.
+    wait_until(lambda: tmux(socket, "list-sessions").returncode != 0)
 
 
 def test_calls_from_many_threads_each_get_their_own_answer(socket: str) -> None:
@@ -139,7 +135,7 @@ def test_a_killed_server_means_a_new_client_at_the_next_call(socket: str) -> Non
         control.run([["display-message", "-p", "one"]], what="one", shell=posix_shell())
         first = control.session_name
         tmux(socket, "kill-server")
-        assert _wait_until(lambda: not control.connected)
+        wait_until(lambda: not control.connected)
         out = control.run([["display-message", "-p", "two"]], what="two", shell=posix_shell())
         assert out == "two\n"
         assert control.session_name != first
@@ -177,7 +173,7 @@ def test_the_session_ends_when_the_engine_process_dies(socket: str, tmp_path: Pa
     )
     name = done.stdout.strip()
     assert name.startswith(CONTROL_SESSION_PREFIX)
-    assert _wait_until(lambda: name not in _all_sessions(socket))
+    wait_until(lambda: name not in _all_sessions(socket))
     assert _all_sessions(socket) == ["agent"], "the agent's session is kept"
 
 
@@ -221,7 +217,7 @@ async def test_sessions_start_and_answer_the_same_either_way(
     assert (await executor.state(handle)).status is RuntimeStatus.RUNNING
     assert await executor.stop(handle, grace=2) == 128 + signal.SIGTERM
     await executor.aclose()
-    assert _wait_until(lambda: not _control_sessions(socket))
+    wait_until(lambda: not _control_sessions(socket))
     assert session_names(socket) == [spec.runtime_name], "the agent's session is kept"
     await executor.remove(handle)
 
@@ -238,7 +234,7 @@ async def test_a_killed_control_client_falls_back_and_reconnects(
     conn = control._conn
     assert conn is not None
     os.kill(conn.proc.pid, signal.SIGKILL)
-    assert await anyio.to_thread.run_sync(_wait_until, lambda: not control.connected)
+    await anyio.to_thread.run_sync(wait_until, lambda: not control.connected)
     assert (await executor.state(first)).status is RuntimeStatus.RUNNING
     second = await executor.start(
         launch_spec(

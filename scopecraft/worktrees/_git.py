@@ -26,15 +26,26 @@ from .._names import validate_branch, validate_task_id
 from ._binding import BranchTemplate, check_path_template, render_worktree_path
 from ._cleanup import decide, sessions_on
 from ._errors import WorktreeConflict, WorktreeLocked
-from ._gitcli import commit_all, dirty_files, run_git, unique_commits
+from ._gitcli import (
+    Checkout,
+    commit_all,
+    dirty_files,
+    hardening,
+    identity_env,
+    run_git,
+    run_in,
+    unique_commits,
+)
 from ._inspect import (
     AdminEntry,
     admin_entries,
+    admin_for,
     discard_half_made,
     inspect_slot,
     last_activity,
     open_repo,
     prune_entry,
+    restore_dotgit,
     unlock_if_ours,
     write_setup_mark,
 )
@@ -459,6 +470,7 @@ class GitWorktreeOrchestrator:
                     f"the worktree {path} is on branch {entry.branch or '(detached)'}, not "
                     f"{binding.branch}; move it away or bind another branch"
                 )
+            await self._trusted(entry)  # a reused worktree's .git was its last agent's
             setup = await self._setup_if_needed(binding, info, slot.setup_mark)
             return PreparedWorktree(
                 binding=binding, created=False, repaired="; ".join(repaired) or None, setup=setup
@@ -497,7 +509,7 @@ class GitWorktreeOrchestrator:
         await self._thread(lambda: path.parent.mkdir(parents=True, exist_ok=True))
         async with self._admin():
             await run_git(*argv, cwd=info.root)
-        await self._thread(unlock_if_ours, path, reason)
+        await self._thread(unlock_if_ours, common, path, reason)
         log.info("created worktree %s on %s", path, binding.branch)
         setup = await self._setup_if_needed(binding, info, None)
         return PreparedWorktree(
@@ -529,9 +541,52 @@ class GitWorktreeOrchestrator:
             return None
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(4)
-        result = await run_setup(self._setup, binding, info.root, self._limiter)
-        await self._thread(write_setup_mark, binding.path, fingerprint)
+        tree = await self.checkout(binding.path)
+        result = await run_setup(self._setup, binding, info.root, self._limiter, tree.git_dir)
+        await self._thread(write_setup_mark, await self.common_dir(), binding.path, fingerprint)
         return result
+
+    # -- host-side git in a worktree -----------------------------------------------------------
+
+    async def checkout(self, path: Path) -> Checkout:
+        """Return the worktree at ``path`` as host-side git must use it, its ``.git`` repaired.
+
+        The git directory comes from the repository's own records, never from the worktree's
+        ``.git`` file, which an agent may have rewritten (to a ``gitdir:`` of its own whose
+        config or hooks would run commands on the host); that file is put back first.
+
+        Args:
+            path: The worktree folder (resolved).
+
+        Returns:
+            The worktree and its trusted git directory.
+
+        Raises:
+            GitError: no registered worktree of this repository is at ``path``, or its
+                folder is gone.
+        """
+        entry = await self._thread(admin_for, await self.common_dir(), path)
+        if entry is None:
+            raise GitError(f"{path} is not a worktree of this repository (or was removed)")
+        return await self._trusted(entry)
+
+    async def _trusted(self, entry: AdminEntry) -> Checkout:
+        try:
+            repaired = await self._thread(restore_dotgit, entry)
+        except OSError as exc:
+            raise GitError(
+                f"the worktree {entry.path} cannot be used: {exc.strerror or exc}"
+            ) from exc
+        if repaired:
+            log.warning(
+                "the .git of %s did not point at its git directory (rewritten by its agent?); "
+                "restored",
+                entry.path,
+            )
+        return Checkout(path=entry.path, git_dir=entry.admin)
+
+    async def _identity(self, info: RepoInfo) -> dict[str, str]:
+        return await identity_env(info.root)
 
     # -- recording, pausing --------------------------------------------------------------------
 
@@ -556,15 +611,20 @@ class GitWorktreeOrchestrator:
                 f"refusing to commit in the main worktree {info.root}; sessions record "
                 "their changes in their own worktree"
             )
-        committed = await commit_all(resolved, message)
-        head = (await run_git("rev-parse", "HEAD", cwd=resolved)).strip()
+        tree = await self.checkout(resolved)
+        committed = await commit_all(tree, message, identity=await self._identity(info))
+        head = (await run_in(tree, "rev-parse", "HEAD")).strip()
         base = (
-            await run_git("merge-base", info.default_branch, "HEAD", cwd=resolved, check=False)
+            await run_in(
+                tree, "merge-base", f"refs/heads/{info.default_branch}", "HEAD", check=False
+            )
         ).strip()
         files: list[str] = []
         insertions = deletions = 0
         if base:
-            numstat = await run_git("diff", "--numstat", "-z", base, "HEAD", cwd=resolved)
+            numstat = await run_in(
+                tree, "diff", "--no-ext-diff", "--no-textconv", "--numstat", "-z", base, "HEAD"
+            )
             for record in numstat.split("\0"):
                 fields = record.split("\t")
                 if len(fields) != 3:
@@ -634,10 +694,13 @@ class GitWorktreeOrchestrator:
                     f"the worktree {binding.path} is on {entry.branch or '(detached)'}, not "
                     f"{binding.branch}; nothing paused"
                 )
-            committed = await commit_all(binding.path, text)
-            head = (await run_git("rev-parse", "HEAD", cwd=binding.path)).strip()
+            tree = await self._trusted(entry)
+            committed = await commit_all(tree, text, identity=await self._identity(info))
+            head = (await run_in(tree, "rev-parse", "HEAD")).strip()
             async with self._admin():
-                await run_git("worktree", "remove", "--", str(binding.path), cwd=info.root)
+                await run_git(
+                    *hardening(), "worktree", "remove", "--", str(binding.path), cwd=info.root
+                )
             log.info("paused %s at %s (committed: %s)", binding.path, head[:12], committed)
             return PausedWorktree(binding, head, committed=committed, removed=True)
 
@@ -705,8 +768,9 @@ class GitWorktreeOrchestrator:
             # Read the index's change time before `git status` can refresh it.
             activity = await self._thread(last_activity, common, entry)
             if exists:
-                dirty = await dirty_files(entry.path)
-                out = await run_git("rev-parse", "-q", "HEAD", cwd=entry.path, check=False)
+                tree = await self._trusted(entry)
+                dirty = await dirty_files(tree)
+                out = await run_in(tree, "rev-parse", "-q", "--verify", "HEAD", check=False)
                 head = out.strip() or None
             if entry.branch is not None:
                 unique = await unique_commits(entry.branch, info.default_branch, info.root)
@@ -785,11 +849,13 @@ class GitWorktreeOrchestrator:
             if entry.locked is not None:
                 raise WorktreeLocked(f"{status.path} is locked ({entry.locked})", entry.locked)
             if await self._thread(status.path.is_dir):
-                dirty = await dirty_files(status.path)
+                dirty = await dirty_files(await self._trusted(entry))
                 if dirty != 0:
                     raise WorktreeConflict(f"{status.path} has uncommitted changes now")
                 async with self._admin():
-                    await run_git("worktree", "remove", "--", str(status.path), cwd=info.root)
+                    await run_git(
+                        *hardening(), "worktree", "remove", "--", str(status.path), cwd=info.root
+                    )
             else:
                 async with self._admin():
                     await self._thread(prune_entry, entry)

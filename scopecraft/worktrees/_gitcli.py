@@ -2,6 +2,13 @@
 
 The git CLI is used where a process is worth it: checking out (parallel checkout), status,
 commits, and reachability counts. Refs and trees are read in-process with pygit2 instead.
+
+A worktree's files belong to its agent, its ``.git`` file included: git run there with git's
+own discovery would read whatever git directory, config and hooks the agent pointed it at,
+and run their commands on the host (``core.fsmonitor``, hooks, filters, ``core.sshCommand``).
+So git runs in a worktree only through :func:`run_in`, with the git directory and the work
+tree given explicitly (from the repository's own records, never from the worktree) and every
+command-running setting git would consult for status, add, commit and diff switched off.
 """
 
 from __future__ import annotations
@@ -11,10 +18,21 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
+import attrs
 
 from .._errors import GitError
 
-__all__ = ["commit_all", "dirty_files", "identity_env", "run_git", "unique_commits"]
+__all__ = [
+    "HARDENED_CONFIG",
+    "Checkout",
+    "commit_all",
+    "dirty_files",
+    "hardening",
+    "identity_env",
+    "run_git",
+    "run_in",
+    "unique_commits",
+]
 
 _FALLBACK_IDENTITY = {
     "GIT_AUTHOR_NAME": "scopecraft",
@@ -46,44 +64,145 @@ async def run_git(
     full_env["LC_ALL"] = "C"
     if env:
         full_env.update(env)
-    result = await anyio.run_process(["git", *args], cwd=cwd, env=full_env, check=False)
+    try:
+        result = await anyio.run_process(["git", *args], cwd=cwd, env=full_env, check=False)
+    except OSError as exc:  # the folder is gone (or git is): an error to report, not a crash
+        gone = getattr(exc, "filename", None) == str(cwd)
+        what = "the folder does not exist" if gone else (exc.strerror or str(exc))
+        raise GitError(f"cannot run git in {cwd}: {what}") from exc
     if check and result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip() or "no message"
-        shown = " ".join(a for a in args[:4] if not a.startswith("checkout.workers"))
+        shown = " ".join(_command_words(args)[:4])
         raise GitError(f"git {shown} failed in {cwd}: {message}")
     return result.stdout.decode(errors="replace")
 
 
+HARDENED_CONFIG: tuple[str, ...] = (
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.sshCommand=false",
+    "core.askPass=",
+    "core.pager=cat",
+    "core.editor=false",
+    "diff.external=",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "credential.helper=",
+    "protocol.allow=never",
+    "submodule.recurse=false",
+    "diff.ignoreSubmodules=all",
+    "status.submoduleSummary=false",
+)
+"""Settings given on the command line of every git run in a worktree: what git could run
+for status, add, commit and diff (fsmonitor, hooks, an external diff, gpg, credential
+helpers, ssh, submodules) is switched off, whatever any config file says. Command-line
+settings reach the git processes git starts itself too (``GIT_CONFIG_PARAMETERS``)."""
+
+
+@attrs.frozen
+class Checkout:
+    """A worktree as host-side git must see it: its folder and its trusted git directory.
+
+    Attributes:
+        path: The worktree folder (the agent's files).
+        git_dir: Its administrative folder in the repository's common dir, taken from the
+            repository's records (never from the worktree's ``.git`` file).
+    """
+
+    path: Path
+    git_dir: Path
+
+
+async def run_in(
+    tree: Checkout, *args: str, env: Mapping[str, str] | None = None, check: bool = True
+) -> str:
+    """Run ``git`` in a worktree with an explicit git dir and work tree, hardened.
+
+    Args:
+        tree: The worktree and its trusted git directory.
+        *args: git's arguments (never a shell string).
+        env: Extra environment variables.
+        check: Raise when git exits non-zero.
+
+    Returns:
+        git's standard output, decoded.
+
+    Raises:
+        GitError: git exited non-zero (with ``check``), or the folder is gone.
+    """
+    full_env = {
+        "GIT_DIR": str(tree.git_dir),
+        "GIT_WORK_TREE": str(tree.path),
+        "GIT_CEILING_DIRECTORIES": str(tree.path.parent),
+        "GIT_NO_REPLACE_OBJECTS": "1",
+    }
+    if env:
+        full_env.update(env)
+    return await run_git(*hardening(), *args, cwd=tree.path, env=full_env, check=check)
+
+
+def hardening() -> list[str]:
+    """Return :data:`HARDENED_CONFIG` as git's ``-c`` arguments, to put before a command."""
+    return [part for item in HARDENED_CONFIG for part in ("-c", item)]
+
+
+def _command_words(args: tuple[str, ...]) -> list[str]:
+    """git's arguments without the ``-c NAME=VALUE`` settings, for messages."""
+    words: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "-c":
+            skip = True
+        else:
+            words.append(arg)
+    return words
+
+
 async def identity_env(path: Path) -> dict[str, str]:
-    """Return a committer identity to use when the repository has none configured."""
+    """Return a committer identity to use when the repository has none configured.
+
+    Args:
+        path: The main worktree (its config is the repository's own).
+    """
     email = (await run_git("config", "--get", "user.email", cwd=path, check=False)).strip()
     return {} if email else dict(_FALLBACK_IDENTITY)
 
 
-async def commit_all(path: Path, message: str) -> bool:
-    """Commit everything uncommitted in a worktree (hooks skipped); tell whether it did.
+async def commit_all(tree: Checkout, message: str, *, identity: Mapping[str, str]) -> bool:
+    """Commit everything uncommitted in a worktree (hooks never run); tell whether it did.
+
+    Args:
+        tree: The worktree and its trusted git directory.
+        message: The commit message.
+        identity: Committer variables to use (from :func:`identity_env`; may be empty).
 
     Raises:
-        GitError: git refused.
+        GitError: git refused, or the worktree folder is gone.
     """
-    status = await run_git("status", "--porcelain", cwd=path)
+    status = await run_in(tree, "status", "--porcelain", "--ignore-submodules=all")
     if not status.strip():
         return False
-    await run_git("add", "-A", cwd=path)
-    identity = await identity_env(path)
-    await run_git("commit", "--no-verify", "-q", "-m", message, cwd=path, env=identity)
+    await run_in(tree, "add", "-A")
+    await run_in(tree, "commit", "--no-verify", "-q", "-m", message, env=identity)
     return True
 
 
-async def dirty_files(path: Path) -> int | None:
+async def dirty_files(tree: Checkout) -> int | None:
     """Count uncommitted changes (modified, staged, untracked; not ignored), or ``None``.
 
     ``--no-optional-locks`` keeps ``git status`` from rewriting the index, whose change time
     is one of the worktree's activity signs.
     """
     try:
-        out = await run_git(
-            "--no-optional-locks", "status", "--porcelain", "--untracked-files=normal", cwd=path
+        out = await run_in(
+            tree,
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=normal",
+            "--ignore-submodules=all",
         )
     except GitError:
         return None

@@ -26,7 +26,7 @@ __all__ = [
     "AdminEntry",
     "Slot",
     "admin_entries",
-    "admin_of",
+    "admin_for",
     "branch_target",
     "discard_half_made",
     "inspect_slot",
@@ -35,6 +35,7 @@ __all__ = [
     "open_repo",
     "prune_entry",
     "read_text",
+    "restore_dotgit",
     "unlock_if_ours",
     "write_setup_mark",
 ]
@@ -207,12 +208,57 @@ def last_activity(common: Path, entry: AdminEntry) -> datetime | None:
     return datetime.fromtimestamp(max(times), UTC) if times else None
 
 
-def admin_of(path: Path) -> Path | None:
-    """Return the administrative folder a worktree's ``.git`` file points at, if any."""
-    text = read_text(path / ".git")
-    if text and text.startswith("gitdir: "):
-        return Path(text[len("gitdir: ") :])
-    return None
+def admin_for(common: Path, path: Path) -> AdminEntry | None:
+    """Return the registered worktree at ``path``, read from the common dir only.
+
+    The worktree's own ``.git`` file is never consulted: an agent can rewrite it to point
+    anywhere (a ``gitdir:`` of its own with hooks or ``core.fsmonitor`` in its config), so
+    host-side code finds a worktree's administrative folder from git's records alone.
+
+    Args:
+        common: The git common dir.
+        path: The worktree folder (resolved).
+
+    Returns:
+        The entry, or ``None`` when no registered worktree is at ``path``.
+    """
+    return next((e for e in admin_entries(common) if e.path == path), None)
+
+
+def restore_dotgit(entry: AdminEntry) -> bool:
+    """Make the worktree's ``.git`` a file that points at its administrative folder again.
+
+    Whatever an agent put there instead (another ``gitdir:``, a symlink, a folder of its
+    own) is removed, so neither the engine nor a person running git there later reads a git
+    directory the agent controls.
+
+    Args:
+        entry: The registered worktree (from :func:`admin_for`).
+
+    Returns:
+        True when the ``.git`` was repaired, False when it was already right.
+
+    Raises:
+        OSError: the worktree folder is gone or cannot be written.
+    """
+    dotgit = entry.path / ".git"
+    expected = f"gitdir: {entry.admin}"
+    if not dotgit.is_symlink() and dotgit.is_file():
+        text = read_text(dotgit)
+        if text is not None and text.startswith("gitdir: "):
+            target = Path(text[len("gitdir: ") :])
+            if not target.is_absolute():
+                target = entry.path / target
+            if os.path.normpath(target) == os.path.normpath(entry.admin):
+                return False
+    if dotgit.is_dir() and not dotgit.is_symlink():
+        shutil.rmtree(dotgit)
+    else:
+        dotgit.unlink(missing_ok=True)
+    fd = os.open(dotgit, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(expected + "\n")
+    return True
 
 
 def discard_half_made(entry: AdminEntry, path: Path) -> None:
@@ -226,19 +272,19 @@ def prune_entry(entry: AdminEntry) -> None:
     shutil.rmtree(entry.admin, ignore_errors=True)
 
 
-def unlock_if_ours(path: Path, reason: str) -> None:
+def unlock_if_ours(common: Path, path: Path, reason: str) -> None:
     """Remove the worktree's lock if it still holds ``reason`` (``git worktree unlock``).
 
     Doing it here saves a process; checking the reason first never drops a lock someone else
     put there meanwhile.
     """
-    admin = admin_of(path)
-    if admin is not None and read_text(admin / "locked") == reason:
-        (admin / "locked").unlink(missing_ok=True)
+    entry = admin_for(common, path)
+    if entry is not None and read_text(entry.admin / "locked") == reason:
+        (entry.admin / "locked").unlink(missing_ok=True)
 
 
-def write_setup_mark(path: Path, fingerprint: str) -> None:
+def write_setup_mark(common: Path, path: Path, fingerprint: str) -> None:
     """Record that the worktree's setup with this fingerprint completed."""
-    admin = admin_of(path)
-    if admin is not None:
-        (admin / SETUP_MARK).write_text(fingerprint + "\n", encoding="utf-8")
+    entry = admin_for(common, path)
+    if entry is not None:
+        (entry.admin / SETUP_MARK).write_text(fingerprint + "\n", encoding="utf-8")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .._errors import InvalidName
 from .._names import contained
 from ._errors import WorktreeSetupFailed
+from ._gitcli import Checkout, hardening
 from ._protocol import SetupResult, WorktreeBinding
 
 __all__ = ["WorktreeSetup", "run_setup"]
@@ -126,26 +127,34 @@ def _plan_copies(
     return plan, skipped
 
 
-async def _ignored(worktree: Path, items: list[str]) -> set[str]:
+async def _ignored(tree: Checkout, items: list[str]) -> set[str]:
     if not items:
         return set()
+    env = dict(os.environ)
+    env.update(GIT_DIR=str(tree.git_dir), GIT_WORK_TREE=str(tree.path))
     result = await anyio.run_process(
-        ["git", "check-ignore", "--stdin", "-z"],
+        ["git", *hardening(), "check-ignore", "--stdin", "-z"],
         input="\0".join(items).encode() + b"\0",
-        cwd=worktree,
+        cwd=tree.path,
+        env=env,
         check=False,
     )
     return {part for part in result.stdout.decode(errors="replace").split("\0") if part}
 
 
 async def run_setup(
-    setup: WorktreeSetup, binding: WorktreeBinding, main_root: Path, limiter: anyio.CapacityLimiter
+    setup: WorktreeSetup,
+    binding: WorktreeBinding,
+    main_root: Path,
+    limiter: anyio.CapacityLimiter,
+    git_dir: Path,
 ) -> SetupResult:
     """Copy the listed ignored files into the worktree and run the setup command there.
 
     Args:
         setup: What to do.
         binding: The worktree.
+        git_dir: The worktree's trusted git directory (from the repository's records).
         main_root: The main worktree, where files are copied from.
         limiter: Limits the threads doing file work.
 
@@ -162,7 +171,8 @@ async def run_setup(
     )
     # A folder pattern (`node_modules/`) matches only a path git knows is a folder.
     queries = {item + ("/" if is_dir else ""): item for item, _, _, is_dir in plan}
-    ignored = {queries[q] for q in await _ignored(worktree, list(queries)) if q in queries}
+    tree = Checkout(path=worktree, git_dir=git_dir)
+    ignored = {queries[q] for q in await _ignored(tree, list(queries)) if q in queries}
     copied: list[str] = []
     for item, source, target, _ in plan:
         if item not in ignored:

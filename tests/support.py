@@ -8,6 +8,24 @@ import subprocess
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+"""The project's shared fixtures, beside the repository (``../shared/fixtures``)."""
+
+
+def shared_fixture(*parts: str) -> Path:
+    """Return a path of the shared fixtures, skipping the calling test when it is absent.
+
+    In CI (``CI=true``) an absent fixture fails the test instead: the fixtures must be there.
+    """
+    import pytest
+
+    path = FIXTURES.joinpath(*parts).resolve()
+    if not path.exists():
+        message = f"shared fixtures not found at {path}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test Person",
@@ -94,4 +112,5 @@ def write_task(
 
 def copy_fixture_tasks(repo: Path, layout: str = "repo-layout") -> None:
     """Copy the shared fixture task tree into ``repo``."""
-    shutil.copytree(FIXTURES / "tasks" / layout / ".tasks", repo / ".tasks", dirs_exist_ok=True)
+    source = shared_fixture("tasks", layout, ".tasks")
+    shutil.copytree(source, repo / ".tasks", dirs_exist_ok=True)

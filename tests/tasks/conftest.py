@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_FIXTURES = REPO_ROOT / ".." / "shared" / "fixtures"
-
-
-def shared_fixture(*parts: str) -> Path:
-    """Return a folder of the shared fixtures, skipping the test when it is absent.
-
-    In CI (``CI=true``) an absent folder fails the test instead: the corpus must be there.
-    """
-    path = SHARED_FIXTURES.joinpath(*parts).resolve()
-    if not path.exists():
-        message = f"shared fixtures not found at {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+from support import shared_fixture
 
 
 @pytest.fixture

@@ -281,3 +281,56 @@ async def test_a_planted_secret_appears_nowhere(
     for path in home.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def _escape_script(canary: Path, dotgit: str) -> str:
+    """A shell script for busybox in the container: the agent's work, then a git directory of
+    its own (fsmonitor, hooks, ssh command, a clean filter, each touching a host canary) that
+    its ``.git`` is made to name (``file``: a ``gitdir:`` line; ``folder``: ``.git`` itself)."""
+    target = ".evilgit" if dotgit == "file" else ".git"
+    lines = [
+        "cd /workspace",
+        "echo 'the work' > work.txt",
+        "rm -rf .git" if dotgit == "folder" else "true",
+        f"mkdir -p {target}/objects {target}/refs/heads {target}/hooks hooks",
+        f"echo 'ref: refs/heads/main' > {target}/HEAD",
+        f"printf '[core]\\n\\tbare = false\\n\\tfsmonitor = touch {canary}-fsmonitor\\n"
+        f"\\thooksPath = hooks\\n\\tsshCommand = touch {canary}-ssh\\n"
+        f'[filter "evil"]\\n\\tclean = touch {canary}-filter\\n\' > {target}/config',
+        "for h in pre-commit post-commit post-index-change reference-transaction; do"
+        f" printf '#!/bin/sh\\ntouch {canary}-hook\\n' > hooks/$h; chmod +x hooks/$h;"
+        f" cp hooks/$h {target}/hooks/$h; done",
+        "echo '* filter=evil' > .gitattributes",
+        "echo 'gitdir: .evilgit' > .git" if dotgit == "file" else "true",
+    ]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("dotgit", ["file", "folder"])
+async def test_an_agent_in_a_container_cannot_make_the_host_run_commands(
+    dotgit: str, repo: Path, home: Path, image: str, client: Any, tmp_path: Path
+) -> None:
+    """A ``command`` agent in a container plants every git vector it can reach (its ``.git``
+    naming a git directory of its own, or a ``.git`` folder, with fsmonitor, hooks, an ssh
+    command and a clean filter): recording its changes on the host runs none of them, its
+    work is still committed, and the worktree's ``.git`` points at the real one again."""
+    canary = tmp_path / "canary"
+    config = {
+        **CONFIG,
+        "agents": {"command": {"argv": ["sh", "-c", _escape_script(canary, dotgit)]}},
+    }
+    async with Engine.open(repo, home=home, config=config) as engine:
+        session = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="docker", agent="command", image=image
+        )
+        done = await engine.wait(session.id, timeout=60)
+        assert done.status is SessionStatus.COMPLETED, done.error
+        events = [e async for e in engine.events(session_id=session.id)]
+        await wait_removed(client, session.id)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("canary")) == []
+    changes = next(e for e in events if e.type == "changes_recorded")
+    assert "work.txt" in changes.files
+    worktree = Path(done.worktree_path or "")
+    assert (worktree / ".git").is_file()
+    assert (worktree / ".git").read_text().startswith(f"gitdir: {repo / '.git' / 'worktrees'}")
+    assert git("show", f"{done.branch}:work.txt", cwd=repo) == "the work\n"

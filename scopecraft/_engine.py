@@ -170,6 +170,8 @@ class Engine(WorktreeMethods):
         self._storage: StorageAdapter | None = storage
         self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
         self.redactor = self._make_redactor()
+        # Per session: the engine's redactor plus the secrets its launcher forwarded.
+        self._session_redactors: dict[str, Redactor] = {}
         self._executors: dict[str, Executor] = {}
         self._agents: dict[str, AgentAdapter] = {}
         self._worktrees: WorktreeOrchestrator | None = None
@@ -318,6 +320,37 @@ class Engine(WorktreeMethods):
         names = set(self.forward_env) | set(_ADAPTER_SECRETS)
         return Redactor(os.environ[n] for n in names if os.environ.get(n))
 
+    async def load_session_secrets(self, session_id: str) -> None:
+        """Make this engine redact a session's forwarded secrets, whoever launched it.
+
+        Reads the session's private secrets file (written by the process that launched an
+        attempt) once; its values are then hidden in everything stored for the session.
+
+        Args:
+            session_id: The session.
+        """
+        if session_id in self._session_redactors:
+            return
+        from ._secrets import read_session_secrets
+
+        found = await anyio.to_thread.run_sync(
+            read_session_secrets, self.home / "sessions" / session_id
+        )
+        self.use_session_secrets(session_id, found)
+
+    def use_session_secrets(self, session_id: str, values: Iterable[str]) -> None:
+        """Hide ``values`` (besides the engine's own secrets) in what is stored for a session.
+
+        Args:
+            session_id: The session.
+            values: The secret values its agent was given.
+        """
+        self._session_redactors[session_id] = self.redactor.with_secrets(values)
+
+    def redactor_for(self, session_id: str) -> Redactor:
+        """The redactor of a session's events and lines (see :meth:`load_session_secrets`)."""
+        return self._session_redactors.get(session_id, self.redactor)
+
     async def _git_user_email(self) -> str | None:
         result = await anyio.run_process(
             ["git", "config", "--get", "user.email"], cwd=self.repo, check=False
@@ -464,7 +497,7 @@ class Engine(WorktreeMethods):
 
         ``CostReported.total_usd`` is set here to the session's running total.
         """
-        redact = self.redactor
+        redact = self.redactor_for(session_id)
         clean_events: list[Event] = []
         total: float | None = None
         for event in events:
@@ -577,7 +610,7 @@ class Engine(WorktreeMethods):
             event = ApprovalRequested(session_id=session_id, reason=decision.reason)
         else:
             event = SessionPaused(session_id=session_id, reason=decision.reason)
-        await self.storage.append(session_id, [self.redactor.model(event)])
+        await self.storage.append(session_id, [self.redactor_for(session_id).model(event)])
         self._wake(session_id)
         await self._stop_runtime(session)
 

@@ -7,6 +7,7 @@ before it is written.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -36,20 +37,33 @@ M = TypeVar("M", bound=BaseModel)
 class Redactor:
     """Replaces secret values and key-shaped strings by ``[REDACTED]``.
 
+    Each value is hidden in every form an agent's output may carry it: as it is, escaped
+    once as a JSON string (stream-JSON lines hold a quote or a backslash escaped, and what
+    is not ASCII as a ``u`` escape), and escaped twice (JSON text inside a JSON string, as
+    tool results carry it).
+
     Args:
         secrets: Values to hide wherever they appear. Values shorter than 4 characters are
             ignored (hiding every ``a`` would destroy the text and protect nothing).
     """
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted(
-            {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH},
-            key=len,
-            reverse=True,
-        )
-        alternatives = [re.escape(v) for v in values] + list(_PATTERNS)
+        kept = {s for s in secrets if isinstance(s, str) and len(s) >= _MIN_SECRET_LENGTH}
+        self._values = frozenset(kept)
+        forms = sorted({form for value in kept for form in _forms(value)}, key=len, reverse=True)
+        alternatives = [re.escape(v) for v in forms] + list(_PATTERNS)
         self._pattern = re.compile("|".join(alternatives))
-        self._count = len(values)
+        self._count = len(kept)
+
+    @property
+    def values(self) -> frozenset[str]:
+        """The explicit secret values this redactor hides (never to be stored or shown)."""
+        return self._values
+
+    def with_secrets(self, secrets: Iterable[str]) -> Redactor:
+        """Return a redactor that also hides ``secrets`` (this one is unchanged)."""
+        extra = set(secrets) - self._values
+        return Redactor(self._values | extra) if extra else self
 
     @property
     def secret_count(self) -> int:
@@ -77,3 +91,13 @@ class Redactor:
         if cleaned == dumped:
             return value
         return type(value).model_validate(cleaned)
+
+
+def _forms(value: str) -> set[str]:
+    """The forms a secret value may take in output: raw, JSON-escaped once and twice."""
+    forms = {value}
+    for ascii_only in (False, True):
+        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+        forms.add(once)
+        forms.add(json.dumps(once, ensure_ascii=ascii_only)[1:-1])
+    return {f for f in forms if len(f) >= _MIN_SECRET_LENGTH}

@@ -39,6 +39,7 @@ from ._events import (
     WorktreeSetupRan,
 )
 from ._models import Session, SessionMode, SessionStatus, Task, utcnow
+from ._secrets import read_session_secrets, write_session_secrets
 from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
 from .executors._protocol import (
     Executor,
@@ -162,6 +163,9 @@ class AttemptRunner:
         engine = self._engine
         executor = engine.executor(session.executor)
         agent = engine.agent(session.agent)
+        secrets = [
+            os.environ[n] for n in (*agent.secret_env, *engine.forward_env) if os.environ.get(n)
+        ]
         state_dir = self.state_dir(session.id)
         run_dir = self.run_dir(session.id, attempt)
         task, overview = await engine.task_and_parent(session.task_id)
@@ -171,19 +175,25 @@ class AttemptRunner:
         prompt_path = run_dir / "prompt.md" if executor.capabilities.terminal else None
         known = key in self._prepared
 
-        def materials() -> tuple[bool, str]:
+        def materials() -> tuple[bool, str, set[str]]:
             # One trip to a worker thread for the blocking bits: is the worktree this process
             # prepared still there (subtasks of one parent share one; a cheap check then
             # replaces the locked prepare), the prompt (its template is a file), the
-            # attempt's private folders and the prompt file.
+            # attempt's private folders, the prompt file, and the session's secrets file
+            # (whoever collects the output redacts what this attempt's agent was given).
             reuse = known and (binding.path / ".git").exists()
             prompt = render()
             _make_private_dirs((state_dir, run_dir))
             if prompt_path is not None:
                 _write_private(prompt_path, prompt)
-            return reuse, prompt
+            if secrets:
+                found = write_session_secrets(state_dir.parent, secrets)
+            else:
+                found = read_session_secrets(state_dir.parent)
+            return reuse, prompt, found
 
-        reuse, prompt = await anyio.to_thread.run_sync(materials)
+        reuse, prompt, found = await anyio.to_thread.run_sync(materials)
+        engine.use_session_secrets(session.id, found)
         from .worktrees import WorktreeSetupFailed
 
         if not reuse:
@@ -377,10 +387,50 @@ class AttemptRunner:
 
         ``session`` saves reading the projection when the caller has it; ``no_cursor`` says
         no output cursor can be stored yet (a first attempt this process just launched).
+        A defect met on the way (an error that is not a :class:`ScopecraftError`) fails this
+        session with its reason instead of reaching the scheduler: one session's failure
+        never stops the others.
         """
+        try:
+            await self._supervise(session_id, handle, parser, session, no_cursor)
+        except ScopecraftError:
+            raise
+        except Exception as exc:  # one session's defect must never stop the scheduler
+            log.exception("supervising session %s failed", session_id)
+            await self._fail_after_defect(session_id, handle, exc)
+
+    async def _fail_after_defect(
+        self, session_id: str, handle: RuntimeHandle, exc: Exception
+    ) -> None:
+        engine = self._engine
+        reason = f"scopecraft could not supervise this attempt: {type(exc).__name__}: {exc}"
+        try:
+            current = await engine.storage.get_session(session_id)
+            if not current.is_terminal and current.attempt == handle.attempt:
+                failed = SessionFailed(session_id=session_id, attempt=handle.attempt, reason=reason)
+                await engine.append(session_id, [failed])
+                await engine.session_ended(session_id)
+        except Exception:  # the store itself is failing: say so, and let others go on
+            log.exception("cannot record the failure of session %s", session_id)
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await engine.executor(current.executor).remove(handle)
+            except Exception as remove_exc:  # kept for reconcile's sweep; logged
+                log.warning("cannot remove the runtime of %s: %s", session_id, remove_exc)
+
+    async def _supervise(
+        self,
+        session_id: str,
+        handle: RuntimeHandle,
+        parser: OutputParser | None,
+        session: Session | None,
+        no_cursor: bool,
+    ) -> None:
         engine = self._engine
         if session is None:
             session = await engine.storage.get_session(session_id)
+        await engine.load_session_secrets(session_id)  # once; the launcher may be another
         executor = engine.executor(session.executor)
         if parser is None:
             parser = engine.agent(session.agent).parser(session_id)
@@ -505,6 +555,15 @@ class AttemptRunner:
                 events.append(
                     ErrorOccurred(session_id=session_id, where="record_changes", message=str(exc))
                 )
+                gone = not await anyio.Path(session.worktree_path).is_dir()
+                if gone and isinstance(terminal, SessionCompleted):
+                    terminal = SessionFailed(
+                        session_id=session_id,
+                        attempt=handle.attempt,
+                        exit_code=terminal.exit_code,
+                        reason=f"the worktree {session.worktree_path} was deleted while the "
+                        "session ran, so none of its work could be recorded",
+                    )
         if terminal is not None:
             events.append(terminal)
             if isinstance(terminal, SessionFailed):

@@ -84,8 +84,12 @@ class LocalExecutor:
             fd = os.open(stdin_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(spec.stdin)
-        env = dict(os.environ)
-        env.update(spec.env)
+        # Only what the engine chose for the agent (its adapter's variables, the forwarded
+        # ones, the basics of a login), never the engine's whole environment; the runner is
+        # a Python of this installation, which may need the engine's import path.
+        env = dict(spec.env)
+        if "PYTHONPATH" in os.environ and "PYTHONPATH" not in env:
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         argv = [
             self._python,
             "-m",

@@ -8,6 +8,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Final
 
 from scopecraft._errors import InvalidName, MalformedTask
 from scopecraft.tasks._document import TaskDocument, parse_document
@@ -18,6 +19,18 @@ __all__ = ["read_document", "update_task_file", "write_task"]
 
 # New task files get the usual permissions of a file a person creates (mkstemp makes 0600).
 _NEW_FILE_MODE = 0o644
+
+MAX_TASK_FILE_BYTES: Final = 1024 * 1024
+"""The largest task file read or written, in bytes (real ones are under 32 KiB)."""
+
+
+def _too_large(path: Path, size: int | None) -> MalformedTask:
+    shown = f" ({size} bytes)" if size is not None and size > MAX_TASK_FILE_BYTES else ""
+    return MalformedTask(
+        path,
+        f"the file is larger than the limit of {MAX_TASK_FILE_BYTES} bytes for a task file"
+        f"{shown} (MAX_TASK_FILE_BYTES); move long material to a supporting document",
+    )
 
 
 def read_document(path: Path | str) -> TaskDocument:
@@ -30,11 +43,17 @@ def read_document(path: Path | str) -> TaskDocument:
         The document.
 
     Raises:
-        MalformedTask: When the file is not UTF-8 text or not a valid task document.
+        MalformedTask: When the file is larger than :data:`MAX_TASK_FILE_BYTES`, not UTF-8
+            text or not a valid task document.
         OSError: When the file cannot be read.
     """
     path = Path(path)
-    raw = path.read_bytes()
+    with path.open("rb") as handle:
+        # One byte past the limit tells a file that is too large without reading it all,
+        # whatever its size says (it may be growing, or not a regular file).
+        raw = handle.read(MAX_TASK_FILE_BYTES + 1)
+        if len(raw) > MAX_TASK_FILE_BYTES:
+            raise _too_large(path, os.fstat(handle.fileno()).st_size)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -65,7 +84,8 @@ def update_task_file(
         now: The log entry's time, timezone-aware (default: the current time).
 
     Raises:
-        MalformedTask: When the file is not a valid task document.
+        MalformedTask: When the file is not a valid task document, or the new text would be
+            larger than :data:`MAX_TASK_FILE_BYTES` (the file is left as it was).
         ValueError: When ``status`` or ``log`` is empty, or ``now`` is naive.
         OSError: When the file cannot be read or replaced.
     """
@@ -83,7 +103,10 @@ def update_task_file(
     if log is not None:
         document.append_log(log, now=now)
     if document.render(original_order=True) != before:
-        _atomic_write(path, document.render().encode("utf-8"), exclusive=False)
+        data = document.render().encode("utf-8")
+        if len(data) > MAX_TASK_FILE_BYTES:
+            raise _too_large(path, len(data))
+        _atomic_write(path, data, exclusive=False)
 
 
 def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = False) -> None:
@@ -100,7 +123,7 @@ def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = Fa
     Raises:
         InvalidName: When the file name does not make a valid task id.
         MalformedTask: When the document would not read back as a valid task (a required key
-            missing or empty).
+            missing or empty, or larger than :data:`MAX_TASK_FILE_BYTES`).
         FileExistsError: When the file exists and ``overwrite`` is false.
         OSError: When the file cannot be written.
     """
@@ -116,9 +139,12 @@ def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = Fa
             f"a task file ends in {TASK_FILE_SUFFIX} or is _overview.md",
         )
     text = document.render()
+    data = text.encode("utf-8")
+    if len(data) > MAX_TASK_FILE_BYTES:  # it would not read back
+        raise _too_large(path, len(data))
     parse_document(text, path=path)  # refuse to write what would not read back as a task
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, text.encode("utf-8"), exclusive=not overwrite)
+    _atomic_write(path, data, exclusive=not overwrite)
 
 
 def _atomic_write(path: Path, data: bytes, *, exclusive: bool) -> None:

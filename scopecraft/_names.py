@@ -75,40 +75,97 @@ def new_session_id() -> str:
     return "ses-" + "".join(secrets.choice(_SESSION_ALPHABET) for _ in range(12))
 
 
-def validate_branch(value: str) -> str:
-    """Return ``value`` if it is a safe git branch name.
+# First components that name a ref namespace or the usual remote: ``refs/heads/x`` given as a
+# branch would become ``refs/heads/refs/heads/x``, and ``heads/x``, ``tags/x``, ``remotes/x`` and
+# ``origin/x`` read back as other refs when git resolves a short name. Compared without case,
+# for file systems that ignore it.
+_REF_NAMESPACES = frozenset({"refs", "heads", "tags", "remotes", "origin"})
 
-    Git's ref rules, narrowed: letters, digits, ``.``, ``_``, ``-`` and ``/`` only; no ``..``,
-    no leading ``-`` or ``/``, no empty, ``.``-leading or ``.lock``-ending component, no
-    trailing ``/`` or ``.``, at most 200 characters.
+
+def _branch_problem(value: str) -> str | None:
+    """Return why ``value`` is not a safe branch name, or ``None`` when it is."""
+    if len(value) > 200:
+        return "is longer than 200 characters"
+    if _BRANCH_CHARS.fullmatch(value) is None:
+        return "use letters, digits, '.', '_', '-' and '/' only"
+    if value.startswith("-"):
+        return "must not start with '-'"
+    if ".." in value:
+        return "must not contain '..'"
+    if value.endswith(("/", ".")):
+        return "must not end with '/' or '.'"
+    if value == "HEAD":
+        return "HEAD is not a branch"
+    for part in value.split("/"):
+        if not part:
+            return "must not have an empty component ('//' or a leading '/')"
+        if part.startswith("."):
+            return "no component may start with '.'"
+        if part.endswith(".lock"):
+            return "no component may end with '.lock'"
+    return _namespace_problem(value)
+
+
+def _namespace_prefix(parts: list[str]) -> int:
+    """How many leading components of a branch name are a ref namespace (0 when none)."""
+    if len(parts) < 2 or parts[0].lower() not in _REF_NAMESPACES:
+        return 0
+    first = parts[0].lower()
+    second = parts[1].lower() if len(parts) > 2 else ""
+    if first == "refs" and second == "remotes" and len(parts) > 3:
+        return 3  # refs/remotes/<remote>/
+    if (first == "refs" and second in ("heads", "tags")) or (first == "remotes" and second):
+        return 2  # refs/heads/, refs/tags/, remotes/<remote>/
+    return 1
+
+
+def _namespace_problem(value: str) -> str | None:
+    parts = value.split("/")
+    first = parts[0].lower()
+    stripped = 0
+    while count := _namespace_prefix(parts[stripped:]):
+        stripped += count
+    if not stripped:
+        return None
+    prefix = "/".join(parts[:stripped]) + "/"
+    if first in ("origin", "remotes") or (first == "refs" and parts[1].lower() == "remotes"):
+        why = "; it names a remote-tracking branch, not a local one"
+    elif first != "refs":
+        why = f"; git reads {first}/<name> as a ref under refs/{first}/"
+    else:
+        why = ""
+    suggestion = "/".join(parts[stripped:])
+    if _branch_problem(suggestion) is None:
+        return f"pass the branch name without {prefix}: {suggestion!r}{why}"
+    return f"pass the branch name without {prefix}{why}"
+
+
+def validate_branch(value: str) -> str:
+    """Return ``value`` if it is a safe git branch name, given as its short name.
+
+    Git's ref rules (what ``git check-ref-format --branch`` accepts), narrowed: letters, digits,
+    ``.``, ``_``, ``-`` and ``/`` only; no ``..``, no leading ``-`` or ``/``, no empty,
+    ``.``-leading or ``.lock``-ending component, no trailing ``/`` or ``.``, not ``HEAD``, at
+    most 200 characters.
+
+    A branch is given by its short name (``main``, ``feature/x``), so a name whose first
+    component is ``refs``, ``heads``, ``tags``, ``remotes`` or ``origin`` (in any case) is
+    refused, and the message says what to pass instead: ``refs/heads/main`` would otherwise
+    create ``refs/heads/refs/heads/main``, and ``heads/main`` or ``origin/main`` would be read
+    back by git as other refs. Git allows a local branch named ``origin/x``; it is refused here
+    on purpose, because it reads as the remote-tracking branch of the usual remote.
+
+    Args:
+        value: The branch's short name.
+
+    Returns:
+        ``value``, unchanged.
 
     Raises:
         InvalidName: with the rule that failed.
     """
     _check_text("branch", value)
-    reason = None
-    if len(value) > 200:
-        reason = "is longer than 200 characters"
-    elif _BRANCH_CHARS.fullmatch(value) is None:
-        reason = "use letters, digits, '.', '_', '-' and '/' only"
-    elif value.startswith("-"):
-        reason = "must not start with '-'"
-    elif ".." in value:
-        reason = "must not contain '..'"
-    elif value.endswith(("/", ".")):
-        reason = "must not end with '/' or '.'"
-    elif value == "HEAD":
-        reason = "HEAD is not a branch"
-    else:
-        for part in value.split("/"):
-            if not part:
-                reason = "must not have an empty component ('//' or a leading '/')"
-            elif part.startswith("."):
-                reason = "no component may start with '.'"
-            elif part.endswith(".lock"):
-                reason = "no component may end with '.lock'"
-            if reason:
-                break
+    reason = _branch_problem(value)
     if reason:
         raise InvalidName("branch", value, reason)
     return value

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -177,7 +176,6 @@ class Engine(WorktreeMethods):
         self._worktrees: WorktreeOrchestrator | None = None
         self._tasks: Any = None
         self._runner = AttemptRunner(self)
-        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tg: anyio.abc.TaskGroup | None = None
         self._scheduler = Scheduler(self)
         self._wakes: dict[str, anyio.Event] = {}
@@ -259,7 +257,8 @@ class Engine(WorktreeMethods):
         with anyio.CancelScope(shield=True):
             if self._storage is not None:
                 try:
-                    await self._storage.release_lease(SCHEDULER_LEASE, self._holder)
+                    if self._scheduler.holder is not None:
+                        await self._storage.release_lease(SCHEDULER_LEASE, self._scheduler.holder)
                 finally:
                     for executor in self._executors.values():
                         await executor.aclose()

@@ -4,11 +4,24 @@ An :class:`~scopecraft.Engine` competes for the store's scheduler lease for as l
 open; while it holds it, its :class:`Scheduler` drives the queue (one pass per wake-up or
 interval), supervises every runtime it started or adopted, and reconciles runtimes left by
 earlier processes. Losing the lease stops all of that; the runtimes go on, for the next holder.
+
+A holder is named ``host:pid:started:space:token`` (see :func:`holder_identity`). A lease
+expires ``lease_ttl`` seconds after its last renewal; but a holder that this process can see
+is gone (same host, boot and pid namespace; its pid ended, or now belongs to a process started
+at another time) is taken over at once, by a compare-and-swap on its exact name, so an engine
+opened after a crash does not wait out the dead one's lease. A live process is never taken
+over from, and a holder elsewhere keeps the time-based expiry.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -24,13 +37,106 @@ from .policies._index import QueueIndex
 if TYPE_CHECKING:
     from ._engine import Engine
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "holder_identity", "holder_is_gone"]
 
 log = logging.getLogger("scopecraft.engine")
 
 SCHEDULER_LEASE = "scheduler"
 IN_FLIGHT = (SessionStatus.STARTING, SessionStatus.RUNNING)
 _INDEX_REFRESH = 5.0  # seconds a queue index is trusted without a rebuild
+# Start times closer than this are one process's: its start, read twice, may differ by a
+# rounding; a pid reused this soon only costs the wait for the lease's expiry.
+_START_TOLERANCE = 1.0
+_PID_NAMESPACE = Path("/proc/self/ns/pid")
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def _pid_space() -> str:
+    """A short digest of the host, and on Linux of its boot and this process's pid namespace:
+    two processes with one digest see the same pids. Empty where Linux hides either (then no
+    holder is ever judged by its pid)."""
+    parts = [socket.gethostname()]
+    if sys.platform == "linux":
+        try:
+            parts += [_BOOT_ID.read_text().strip(), os.readlink(_PID_NAMESPACE)]
+        except OSError:
+            return ""
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=6).hexdigest()
+
+
+def _started(pid: int) -> float:
+    """When process ``pid`` started: on Linux in seconds since boot, which no change of the
+    wall clock moves (the pid space names the boot); elsewhere as psutil tells it."""
+    import psutil
+
+    # The boot time is read first: older psutil derives a process's start from the boot time
+    # it read last.
+    boot = psutil.boot_time() if psutil.LINUX else 0.0
+    return round(psutil.Process(pid).create_time() - boot, 2)
+
+
+def holder_identity(pid: int | None = None) -> str:
+    """Name a lease holder: ``host:pid:started:space:token``.
+
+    Blocking (it reads ``/proc``): call it in a worker thread.
+
+    Args:
+        pid: The process (default this one).
+
+    Returns:
+        The host name, the pid, when the process started, the digest of its pid space and a
+        random token (several engines in one process are several holders). A fact that
+        cannot be read is left empty; such a holder is never judged gone.
+
+    Raises:
+        psutil.NoSuchProcess: there is no process ``pid``.
+    """
+    import psutil
+
+    pid = os.getpid() if pid is None else pid
+    try:
+        started = f"{_started(pid):.2f}"
+    except psutil.NoSuchProcess:
+        raise
+    except (psutil.Error, OSError):
+        started = ""
+    return f"{socket.gethostname()}:{pid}:{started}:{_pid_space()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """Whether ``holder`` (a name from :func:`holder_identity`) is known dead from here.
+
+    True only for a holder in this process's pid space whose pid no longer exists, is a
+    zombie, or belongs to a process started at another time. Any doubt (another host, a name
+    of another form, a process this user may not inspect) is False: that holder's lease
+    expires by time. Blocking (it reads ``/proc``): call it in a worker thread.
+
+    Args:
+        holder: The name a lease is held under.
+    """
+    import psutil
+
+    parts = holder.rsplit(":", 4)
+    if len(parts) != 5:
+        return False
+    _, pid_text, started_text, space, _ = parts
+    if not pid_text.isdigit() or int(pid_text) <= 0 or not space or space != _pid_space():
+        return False
+    try:
+        started = float(started_text)
+    except ValueError:
+        return False
+    pid = int(pid_text)
+    if not psutil.pid_exists(pid):
+        return True
+    try:
+        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        return abs(_started(pid) - started) > _START_TOLERANCE
+    except psutil.NoSuchProcess:  # ended meanwhile (a zombie process is one too)
+        return True
+    except (psutil.Error, OSError):
+        return False
 
 
 class Scheduler:
@@ -50,6 +156,8 @@ class Scheduler:
         self.waiting: dict[str, str] = {}
         self.index: QueueIndex | None = None
         self.index_built = 0.0
+        self.holder: str | None = None
+        """The name this engine holds the scheduler lease under, once named."""
         self._wakeup = anyio.Event()
 
     def wake(self) -> None:
@@ -58,11 +166,11 @@ class Scheduler:
 
     async def lease_loop(self) -> None:
         ttl = self._engine.config.lease_ttl
+        # The engine releases the lease under this name when it closes.
+        holder = self.holder = await anyio.to_thread.run_sync(holder_identity)
         while True:
             try:
-                held = await self._engine.storage.acquire_lease(
-                    SCHEDULER_LEASE, self._engine._holder, ttl
-                )
+                held = await self.take_lease(holder, ttl)
             except ScopecraftError as exc:
                 log.warning("cannot renew the scheduler lease: %s", exc)
                 held = False
@@ -75,6 +183,23 @@ class Scheduler:
                 self.leader_scope = None
             self.lease_decided.set()
             await anyio.sleep(ttl / 3)
+
+    async def take_lease(self, holder: str, ttl: float) -> bool:
+        """Take or renew the scheduler lease; take it over at once from a holder known to be
+        gone (see :func:`holder_is_gone`). Returns whether ``holder`` holds it now."""
+        storage = self._engine.storage
+        if await storage.acquire_lease(SCHEDULER_LEASE, holder, ttl):
+            return True
+        current = await storage.lease_holder(SCHEDULER_LEASE)
+        if current is None:  # it expired or was released since
+            return await storage.acquire_lease(SCHEDULER_LEASE, holder, ttl)
+        if current == holder or not await anyio.to_thread.run_sync(holder_is_gone, current):
+            return False
+        # On the exact name: of several engines that saw it gone, one takes it.
+        if not await storage.take_over_lease(SCHEDULER_LEASE, current, holder, ttl):
+            return False
+        log.warning("took the scheduler lease over from %s, whose process is gone", current)
+        return True
 
     async def lead(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED

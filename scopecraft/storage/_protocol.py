@@ -189,6 +189,22 @@ class StorageAdapter(Protocol):
         """
         ...
 
+    async def take_over_lease(
+        self, name: str, expected_holder: str, new_holder: str, ttl: float
+    ) -> bool:
+        """Give the lease ``name`` to ``new_holder`` for ``ttl`` seconds if it is held by
+        exactly ``expected_holder``, expired or not: a compare-and-swap on the holder, for a
+        holder known to be gone (of several callers that expect one holder, one wins).
+
+        Returns:
+            True when ``new_holder`` now holds the lease; False when ``expected_holder`` does
+            not hold it (it is free, or held by someone else).
+
+        Raises:
+            ValueError: an empty name or holder, or a ``ttl`` that is not positive.
+        """
+        ...
+
     async def release_lease(self, name: str, holder: str) -> None:
         """Give up the lease if ``holder`` holds it; otherwise do nothing."""
         ...

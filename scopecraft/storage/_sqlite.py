@@ -86,6 +86,9 @@ _ACQUIRE_LEASE: Final = f"""
     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
     WHERE leases.holder = excluded.holder OR leases.expires_at <= {_DB_NOW}
 """  # noqa: S608
+_TAKE_OVER_LEASE: Final = f"""
+    UPDATE leases SET holder = ?, expires_at = {_DB_NOW} + ? WHERE name = ? AND holder = ?
+"""  # noqa: S608
 
 
 def default_home() -> Path:
@@ -601,6 +604,29 @@ class SqliteStorage:
             conn.execute(_ACQUIRE_LEASE, (name, holder, float(ttl)))
             row = conn.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
             return row is not None and row[0] == holder
+
+        return await self._run(functools.partial(self._db.run, work, write=True))
+
+    async def take_over_lease(
+        self, name: str, expected_holder: str, new_holder: str, ttl: float
+    ) -> bool:
+        """Give the lease ``name`` to ``new_holder`` for ``ttl`` seconds if ``expected_holder``
+        holds it, expired or not (one write transaction compares and sets the holder).
+
+        Returns:
+            True when ``new_holder`` now holds the lease.
+
+        Raises:
+            ValueError: an empty name or holder, or a ``ttl`` that is not positive.
+            StorageBusy: the store stayed locked past every retry.
+            StorageError: SQLite failed otherwise.
+        """
+        check_lease_args(name, expected_holder, ttl)
+        check_lease_args(name, new_holder, ttl)
+
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(_TAKE_OVER_LEASE, (new_holder, float(ttl), name, expected_holder))
+            return cursor.rowcount == 1
 
         return await self._run(functools.partial(self._db.run, work, write=True))
 

@@ -325,6 +325,29 @@ class MemoryStorage:
             self._leases[name] = (holder, now + ttl)
             return True
 
+    async def take_over_lease(
+        self, name: str, expected_holder: str, new_holder: str, ttl: float
+    ) -> bool:
+        """Give the lease ``name`` to ``new_holder`` for ``ttl`` seconds if ``expected_holder``
+        holds it, expired or not.
+
+        Returns:
+            True when ``new_holder`` now holds the lease.
+
+        Raises:
+            ValueError: an empty name or holder, or a ``ttl`` that is not positive.
+            StorageError: the store is not open.
+        """
+        check_lease_args(name, expected_holder, ttl)
+        check_lease_args(name, new_holder, ttl)
+        async with self._lock:
+            self._check_open()
+            current = self._leases.get(name)
+            if current is None or current[0] != expected_holder:
+                return False
+            self._leases[name] = (new_holder, time.monotonic() + ttl)
+            return True
+
     async def release_lease(self, name: str, holder: str) -> None:
         """Give up the lease if ``holder`` holds it; otherwise do nothing.
 

@@ -565,6 +565,57 @@ class StorageContract:
             await storage.acquire_lease("lease", "engine-a", 0)
         with pytest.raises(ValueError, match="holder"):
             await storage.acquire_lease("lease", "", 5)
+        with pytest.raises(ValueError, match="holder"):
+            await storage.take_over_lease("lease", "", "engine-b", 5)
+        with pytest.raises(ValueError, match="holder"):
+            await storage.take_over_lease("lease", "engine-a", "", 5)
+        with pytest.raises(ValueError, match="ttl"):
+            await storage.take_over_lease("lease", "engine-a", "engine-b", 0)
+
+    @pytest.mark.anyio
+    async def test_lease_is_taken_over_from_its_exact_holder(self, storage: StorageAdapter) -> None:
+        """``take_over_lease`` moves an unexpired lease from the expected holder to the new
+        one for the new ttl; the old holder can no longer renew it."""
+        name = f"lease-{uuid.uuid4().hex}"
+        assert await storage.acquire_lease(name, "engine-a", 30)
+        assert await storage.take_over_lease(name, "engine-a", "engine-b", 0.3)
+        assert await storage.lease_holder(name) == "engine-b"
+        assert not await storage.acquire_lease(name, "engine-a", 30)
+        assert await storage.lease_holder(name) == "engine-b"
+        await anyio.sleep(0.4)
+        assert await storage.lease_holder(name) is None
+        assert await storage.take_over_lease(name, "engine-b", "engine-c", 30), "expired too"
+        assert await storage.lease_holder(name) == "engine-c"
+
+    @pytest.mark.anyio
+    async def test_lease_take_over_needs_the_expected_holder(self, storage: StorageAdapter) -> None:
+        """A take-over expecting anyone but the holder changes nothing, and a free lease is
+        not taken over (``acquire_lease`` takes it)."""
+        name, free = f"lease-{uuid.uuid4().hex}", f"lease-{uuid.uuid4().hex}"
+        assert await storage.acquire_lease(name, "engine-a", 30)
+        assert not await storage.take_over_lease(name, "engine-x", "engine-b", 30)
+        assert await storage.lease_holder(name) == "engine-a"
+        assert await storage.acquire_lease(name, "engine-a", 30), "its holder still renews it"
+        assert not await storage.take_over_lease(free, "engine-a", "engine-b", 30)
+        assert await storage.lease_holder(free) is None
+
+    @pytest.mark.anyio
+    async def test_one_of_concurrent_take_overs_wins(self, storage: StorageAdapter) -> None:
+        """Several contenders taking a lease over from one holder at once: exactly one wins,
+        and the lease names it."""
+        name = f"lease-{uuid.uuid4().hex}"
+        assert await storage.acquire_lease(name, "engine-dead", 30)
+        won: list[str] = []
+
+        async def contend(holder: str) -> None:
+            if await storage.take_over_lease(name, "engine-dead", holder, 30):
+                won.append(holder)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(8):
+                tg.start_soon(contend, f"engine-{n}")
+        assert len(won) == 1
+        assert await storage.lease_holder(name) == won[0]
 
     # -- lifecycle and values ------------------------------------------------------------------
 

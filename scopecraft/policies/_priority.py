@@ -140,6 +140,9 @@ class PriorityQueuePolicy:
         retries: Retry rules.
         rng: Random numbers for jitter (seed one for repeatable tests).
         scan_limit: A pass stops after this many sessions in a row that cannot start.
+        one_per_task: A session waits while another session of the same task is in flight
+            (two agents in one task's worktree would overwrite each other's work); False
+            lets them run at once.
 
     Raises:
         ConfigError: an unknown mode, priority or fairness, or a negative limit.
@@ -163,6 +166,7 @@ class PriorityQueuePolicy:
         retries: RetryRules | None = None,
         rng: random.Random | None = None,
         scan_limit: int = 1000,
+        one_per_task: bool = True,
     ) -> None:
         limits = dict(_DEFAULT_LIMITS)
         for key, value in (max_concurrent or {}).items():
@@ -203,6 +207,7 @@ class PriorityQueuePolicy:
         self.approvals = approvals or ApprovalRules()
         self.retries = retries or RetryRules()
         self.scan_limit = max(1, scan_limit)
+        self.one_per_task = one_per_task
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._lane_pass: dict[Priority, float] = dict.fromkeys(Priority, 0.0)
         self._group_pass: dict[str, float] = {}
@@ -244,7 +249,14 @@ class PriorityQueuePolicy:
         per_area: dict[str, int],
         per_team: dict[str, int],
         used: list[float],
+        busy: set[str],
     ) -> tuple[str, str] | None:
+        if self.one_per_task and session.task_id in busy:
+            return (
+                "task_busy",
+                f"another session of task {session.task_id} is in flight; this one starts "
+                "when it ends",
+            )
         limit = self._mode_limit(session)
         if limit is not None:
             count = per_mode.get(session.mode, 0)
@@ -297,8 +309,10 @@ class PriorityQueuePolicy:
         per_area: dict[str, int] = {}
         per_team: dict[str, int] = {}
         used = [0.0, 0.0]
+        busy: set[str] = set()
 
         def take(session: Session) -> None:
+            busy.add(session.task_id)
             per_mode[session.mode] = per_mode.get(session.mode, 0) + 1
             if session.area is not None:
                 per_area[session.area] = per_area.get(session.area, 0) + 1
@@ -329,7 +343,7 @@ class PriorityQueuePolicy:
                     f"retry at {session.not_before.isoformat()}",
                 )
                 continue
-            reason = self._blocked(session, per_mode, per_area, per_team, used)
+            reason = self._blocked(session, per_mode, per_area, per_team, used, busy)
             if reason is not None:
                 waiting[session.id] = reason
                 if reason[0] == "limit_reached":

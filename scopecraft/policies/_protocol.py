@@ -23,7 +23,7 @@ class Schedule:
         start: Ids of queued sessions to start now, in order.
         waiting: For every queued session not started, why it waits: a reason code
             (``limit_reached``, ``area_limit``, ``team_limit``, ``reserved_slot``,
-            ``capacity``, ``retry_backoff``) and a human detail.
+            ``capacity``, ``retry_backoff``, ``task_busy``) and a human detail.
     """
 
     start: tuple[str, ...] = ()

@@ -18,13 +18,18 @@ def cli(repo: Path, home: Path) -> Iterator[Cli]:
     yield from cli_for(repo, home)
 
 
-def test_queue_shows_slots_then_waiting_sessions_with_their_reason(cli: Cli) -> None:
+def test_queue_shows_slots_then_waiting_sessions_with_their_reason(cli: Cli, repo: Path) -> None:
     """With the autonomous limit (4) reached, a fifth session stays queued: `start` says why
     it waits, and `queue` lists the four holding a slot then the queued one at position 1
     with the scheduler's reason."""
-    running = [cli.start("hang-01C") for _ in range(4)]
+    tasks = [f"hang-0{n}C" for n in range(1, 6)]  # one task each: none waits for its task
+    for task_id in tasks[1:]:
+        write_task(repo, task_id, "fake: say waiting\nfake: hang")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "more hanging tasks", cwd=repo)
+    running = [cli.start(task_id) for task_id in tasks[:4]]
     assert all(s["status"] == "running" for s in running)
-    fifth = cli("session", "start", "hang-01C", "--executor", "local", "--agent", "fake")
+    fifth = cli("session", "start", tasks[4], "--executor", "local", "--agent", "fake")
     assert fifth.exit_code == 0, fifth.stderr
     assert "is queued:" in fifth.stdout
     entries = cli.json("queue")

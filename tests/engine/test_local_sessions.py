@@ -211,8 +211,13 @@ async def test_logs_follow_until_the_session_ends(repo: Path, home: Path) -> Non
 async def test_cancel_while_starting_leaves_nothing_running(repo: Path, home: Path) -> None:
     """A session cancelled while it is being started never leaves its runtime running, even
     when the engine closes at once; a reopened engine finds nothing to adopt."""
+    tasks = ["hang-01C", "hang-02C", "hang-03C"]  # one task each: no session waits for another
+    for task_id in tasks[1:]:
+        write_task(repo, task_id, "fake: say waiting\nfake: hang")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "more hanging tasks", cwd=repo)
     async with Engine.open(repo, home=home, config={"stop_grace": 1}) as engine:
-        sessions = [await engine.create_session("hang-01C", **LOCAL) for _ in range(3)]
+        sessions = [await engine.create_session(task_id, **LOCAL) for task_id in tasks]
         for delay, session in zip((0.0, 0.2, 0.5), sessions, strict=True):
             await anyio.sleep(delay)
             assert await engine.cancel_session(session.id)

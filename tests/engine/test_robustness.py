@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -144,4 +143,26 @@ async def test_a_worktree_deleted_under_a_running_session_fails_only_that_sessio
     async with Engine.open(repo, home=home) as engine:
         third = await engine.create_session("fail-01B", **LOCAL)
         assert (await engine.wait(third.id, timeout=30)).status is SessionStatus.FAILED
-    subprocess.run(["git", "worktree", "prune"], cwd=repo, check=True)
+    git("worktree", "prune", cwd=repo)
+
+
+async def test_a_second_session_of_a_task_queues_behind_the_first(repo: Path, home: Path) -> None:
+    """Two sessions of one task never run in its worktree at once: the second is queued
+    (``task_busy``) until the first ends, then runs."""
+    async with Engine.open(repo, home=home) as engine:
+        first = await engine.create_session("slow-01D", **LOCAL)
+        second = await engine.create_session("slow-01D", **LOCAL)
+        with anyio.fail_after(20):
+            while (await engine.get_session(first.id)).status is not SessionStatus.RUNNING:
+                await anyio.sleep(0.05)
+        assert (await engine.get_session(second.id)).status is SessionStatus.QUEUED
+        waiting = [e for e in await _events(engine, second.id) if e.type == "session_waiting"]
+        assert waiting
+        assert waiting[-1].reason == "task_busy"
+        done_first = await engine.wait(first.id, timeout=30)
+        done_second = await engine.wait(second.id, timeout=30)
+    assert done_first.status is SessionStatus.COMPLETED, done_first.error
+    assert done_second.status is SessionStatus.COMPLETED, done_second.error
+    assert done_first.ended_at is not None
+    assert done_second.started_at is not None
+    assert done_second.started_at >= done_first.ended_at

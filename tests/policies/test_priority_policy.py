@@ -38,10 +38,10 @@ def make(
     cpus: float | None = None,
     **extra: Any,
 ) -> Session:
-    """A queued session created ``n`` seconds after T0."""
+    """A queued session created ``n`` seconds after T0 (of task ``task-<n>`` by default)."""
+    extra.setdefault("task_id", f"task-{n}")
     return Session(
         id=f"ses-{n:08d}",
-        task_id=f"task-{n}",
         mode=mode,
         priority=priority,
         executor="local",
@@ -110,6 +110,23 @@ def test_area_team_and_capacity_limits() -> None:
     assert decision.waiting["ses-00000002"][0] == "area_limit"
     assert decision.waiting["ses-00000004"][0] == "team_limit"
     assert decision.waiting["ses-00000006"][0] == "capacity"
+
+
+def test_a_second_session_of_a_task_waits_for_the_first() -> None:
+    """Two sessions of one task never run at once (they would share its worktree): the
+    second waits with ``task_busy`` while the first is in flight, queued or started, and
+    ``one_per_task=False`` lets them run together."""
+    running = make(1, task_id="auth-05A", status="running")
+    queued = [make(2, task_id="auth-05A"), make(3, task_id="other-05B")]
+    decision = PriorityQueuePolicy().schedule(queued, [running], now=T0)
+    assert decision.start == ("ses-00000003",)
+    assert decision.waiting["ses-00000002"][0] == "task_busy"
+    both = [make(4, task_id="auth-05A"), make(5, task_id="auth-05A")]
+    decision = PriorityQueuePolicy().schedule(both, [], now=T0)
+    assert decision.start == ("ses-00000004",)
+    assert decision.waiting["ses-00000005"][0] == "task_busy"
+    decision = PriorityQueuePolicy(one_per_task=False).schedule(both, [], now=T0)
+    assert decision.start == ("ses-00000004", "ses-00000005")
 
 
 def test_retry_backoff_holds_a_session_back() -> None:

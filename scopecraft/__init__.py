@@ -47,7 +47,15 @@ from ._errors import (
 if TYPE_CHECKING:
     from ._config import EngineConfig, ResourceLimits
     from ._engine import Engine
-    from ._models import LogEntry, Priority, Session, SessionMode, SessionStatus, Task
+    from ._models import (
+        LogEntry,
+        Permissions,
+        Priority,
+        Session,
+        SessionMode,
+        SessionStatus,
+        Task,
+    )
     from ._sync import SyncEngine, connect
     from .executors._protocol import Resources
     from .policies._priority import PriorityQueuePolicy
@@ -58,6 +66,7 @@ _LAZY = {
     "Engine": "._engine",
     "EngineConfig": "._config",
     "LogEntry": "._models",
+    "Permissions": "._models",
     "Priority": "._models",
     "PriorityQueuePolicy": ".policies._priority",
     "ResourceLimits": "._config",
@@ -90,6 +99,7 @@ __all__ = [
     "MainWorktreeRefused",
     "MalformedTask",
     "MountRefused",
+    "Permissions",
     "PluginError",
     "PolicyError",
     "Priority",

@@ -43,11 +43,13 @@ from ._events import (
 )
 from ._models import (
     LogEntry,
+    Permissions,
     Priority,
     Session,
     SessionMode,
     SessionStatus,
     Task,
+    default_permissions,
     utcnow,
 )
 from ._names import (
@@ -657,6 +659,7 @@ class Engine(WorktreeMethods):
         resources: Mapping[str, Any] | Resources | None = None,
         created_by: str | None = None,
         budget_usd: float | None = None,
+        permissions: Permissions | str | None = None,
     ) -> Session:
         """Queue a session for ``task_id``; the scheduler starts it when the policy allows.
 
@@ -677,6 +680,10 @@ class Engine(WorktreeMethods):
             resources: Limits (``cpus``, ``memory_mb``, ``pids``) over the mode's defaults.
             created_by: Default: the git user's email.
             budget_usd: This session's own cost budget; when reached it pauses.
+            permissions: What the agent may do without asking: ``read-only``, ``edit``
+                (the default, except ``read-only`` for planning) or ``full`` (what
+                ``dangerous=True`` means; container executors only, unless
+                ``SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1``).
 
         Returns:
             The queued session.
@@ -708,6 +715,7 @@ class Engine(WorktreeMethods):
             resources=resources,
             created_by=created_by,
             budget_usd=budget_usd,
+            permissions=permissions,
         )
         queued_count = await self._queued_count()
         (session,) = await self._enqueue([queued], queued_count)
@@ -777,9 +785,12 @@ class Engine(WorktreeMethods):
         resources: Mapping[str, Any] | Resources | None = None,
         created_by: str | None = None,
         budget_usd: float | None = None,
+        permissions: Permissions | str | None = None,
     ) -> SessionQueued:
         """Validate a request for ``task`` and return the event that would queue it."""
         session_mode = mode
+        level = _parse_permissions(permissions, dangerous, session_mode)
+        dangerous = level is Permissions.FULL
         prio = _parse_priority(priority, task)
         if branch is not None:
             validate_branch(branch)
@@ -802,9 +813,10 @@ class Engine(WorktreeMethods):
         on_host_ok = os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") == "1"
         if dangerous and not exec_plugin.capabilities.isolated and not on_host_ok:
             raise DangerousRefused(
-                f"dangerous=True skips the agent's permission prompts and is allowed only "
-                f"in a container executor, not {executor_name!r}; set "
-                "SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 to allow it on this host"
+                f"permissions='full' (dangerous=True) skips the agent's permission prompts and "
+                f"is allowed only in a container executor, not {executor_name!r}; use "
+                "permissions='edit', or set SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1 to allow it "
+                "on this host"
             )
         if (
             session_mode in (SessionMode.INTERACTIVE, SessionMode.DISPATCH)
@@ -836,6 +848,7 @@ class Engine(WorktreeMethods):
             model=model,
             image=image,
             dangerous=dangerous,
+            permissions=level,
             created_by=created_by or self._created_by,
             prompt=prompt,
             resources={"cpus": limits.cpus, "memory_mb": limits.memory_mb, "pids": limits.pids},
@@ -1292,6 +1305,26 @@ def _parse_mode(mode: SessionMode | str) -> SessionMode:
             "or dispatch sessions"
         )
     return session_mode
+
+
+def _parse_permissions(
+    permissions: Permissions | str | None, dangerous: bool, mode: SessionMode
+) -> Permissions:
+    if permissions is None:
+        return default_permissions(mode, dangerous)
+    try:
+        level = Permissions(permissions)
+    except ValueError:
+        raise RequestRefused(
+            f"unknown permissions {permissions!r}; use one of "
+            f"{', '.join(p.value for p in Permissions)}"
+        ) from None
+    if dangerous and level is not Permissions.FULL:
+        raise RequestRefused(
+            f"dangerous=True means permissions='full', which contradicts "
+            f"permissions={level.value!r}; pass one of them"
+        )
+    return level
 
 
 def _parse_priority(priority: Priority | str | None, task: Task) -> Priority:

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ._models import Priority, SessionMode, UtcDatetime, utcnow
+from ._models import Permissions, Priority, SessionMode, UtcDatetime, utcnow
 
 __all__ = [
     "ENGINE_STREAM",
@@ -108,6 +108,7 @@ class SessionQueued(BaseEvent):
     model: str | None = None
     image: str | None = None
     dangerous: bool = False
+    permissions: Permissions | None = None
     created_by: str | None = None
     prompt: str | None = Field(default=None, description="An explicit prompt, if one was given.")
     resources: dict[str, Any] | None = None

@@ -13,6 +13,7 @@ __all__ = [
     "TERMINAL_STATUSES",
     "LogEntry",
     "LogStream",
+    "Permissions",
     "Priority",
     "Session",
     "SessionMode",
@@ -35,6 +36,29 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """A timezone-aware datetime, normalised to UTC."""
+
+
+class Permissions(enum.StrEnum):
+    """What a session's agent may do without asking."""
+
+    READ_ONLY = "read-only"
+    """Read and answer; no file changes (the default for planning sessions)."""
+    EDIT = "edit"
+    """Change files in its worktree and use its session's tools (the default otherwise)."""
+    FULL = "full"
+    """Skip every permission prompt (container executors only, unless allowed on the host)."""
+
+
+def default_permissions(mode: SessionMode, dangerous: bool = False) -> Permissions:
+    """The permission level a session gets when none is asked for.
+
+    Args:
+        mode: The session's mode (planning sessions are read-only).
+        dangerous: The ``dangerous`` alias of ``full``.
+    """
+    if dangerous:
+        return Permissions.FULL
+    return Permissions.READ_ONLY if mode is SessionMode.PLANNING else Permissions.EDIT
 
 
 class SessionMode(enum.StrEnum):
@@ -150,6 +174,11 @@ class Session(BaseModel):
     model: str | None = None
     image: str | None = None
     dangerous: bool = False
+    permissions: Permissions | None = Field(
+        default=None,
+        description="What the agent may do without asking (read-only, edit, full); "
+        "None for a session stored before permission levels existed.",
+    )
     attempt: int = Field(default=1, description="Attempt number, from 1; continue adds one.")
     agent_session_id: str | None = Field(
         default=None, description="The agent's own session id, used to resume it."

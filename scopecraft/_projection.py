@@ -31,7 +31,7 @@ from ._events import (
     SessionStarting,
     WorktreePrepared,
 )
-from ._models import Session, SessionStatus
+from ._models import Permissions, Session, SessionStatus
 
 __all__ = ["PASSIVE_EVENT_TYPES", "apply", "replay", "replay_rows", "session_from_queued"]
 
@@ -71,6 +71,7 @@ def session_from_queued(event: SessionQueued) -> Session:
         model=event.model,
         image=event.image,
         dangerous=event.dangerous,
+        permissions=event.permissions or (Permissions.FULL if event.dangerous else None),
         created_by=event.created_by,
         created_at=event.ts,
         updated_at=event.ts,

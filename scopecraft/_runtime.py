@@ -38,7 +38,7 @@ from ._events import (
     WorktreePrepared,
     WorktreeSetupRan,
 )
-from ._models import Session, SessionMode, SessionStatus, Task, utcnow
+from ._models import Session, SessionMode, SessionStatus, Task, default_permissions, utcnow
 from ._secrets import read_session_secrets, write_session_secrets
 from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
 from .executors._protocol import (
@@ -233,6 +233,7 @@ class AttemptRunner:
             workdir=executor.agent_workdir(binding.path),
             model=session.model,
             dangerous=session.dangerous,
+            permissions=session.permissions or default_permissions(session.mode, session.dangerous),
             resume_id=resume_id,
             terminal=executor.capabilities.terminal,
             in_container=executor.capabilities.isolated,

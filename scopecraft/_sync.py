@@ -17,7 +17,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from ._config import EngineConfig
 from ._engine import Engine
 from ._events import Event
-from ._models import LogEntry, Priority, Session, SessionMode, Task
+from ._models import LogEntry, Permissions, Priority, Session, SessionMode, Task
 from .executors._protocol import Resources
 from .policies._protocol import QueuePolicy
 from .storage._protocol import StorageAdapter
@@ -76,6 +76,8 @@ class SyncEngine:
         prompt: str | None = None,
         resources: Mapping[str, Any] | Resources | None = None,
         created_by: str | None = None,
+        budget_usd: float | None = None,
+        permissions: Permissions | str | None = None,
     ) -> Session:
         """See :meth:`Engine.create_session`."""
         result: Session = self._call(
@@ -93,6 +95,8 @@ class SyncEngine:
             prompt=prompt,
             resources=resources,
             created_by=created_by,
+            budget_usd=budget_usd,
+            permissions=permissions,
         )
         return result
 

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from .._events import Event
-from .._models import LogStream, SessionMode
+from .._models import LogStream, Permissions, SessionMode
 
 __all__ = ["AgentAdapter", "AgentCommand", "AgentOutcome", "AgentRequest", "OutputParser"]
 
@@ -22,7 +22,8 @@ class AgentRequest:
         prompt: The whole prompt (the task's, or the feedback when resuming).
         workdir: The working directory as the agent sees it (``/workspace`` in a container).
         model: A model name to pass on, or ``None`` for the agent's default.
-        dangerous: Skip the agent's permission prompts (only ever in a container by default).
+        dangerous: Skip the agent's permission prompts (only ever in a container by default);
+            the same as ``permissions`` being ``full``.
         resume_id: The agent's own session id to resume, or ``None`` for a fresh start.
         terminal: True when the agent runs in a terminal (tmux) in its interactive form.
         in_container: True when the agent runs inside a container image.
@@ -33,6 +34,9 @@ class AgentRequest:
             agent's default.
         hooks_file: A file the engine watches for the agent's lifecycle hooks (JSON lines),
             for agents that offer hooks; ``None`` when nobody watches.
+        permissions: What the agent may do without asking: ``read-only`` (no changes),
+            ``edit`` (change files in its worktree, use its session's tools), ``full`` (skip
+            every prompt). Default: ``full`` when ``dangerous``, else ``edit``.
     """
 
     mode: SessionMode
@@ -46,6 +50,13 @@ class AgentRequest:
     prompt_file: str | None = None
     state_dir: str | None = None
     hooks_file: str | None = None
+    permissions: Permissions = attrs.field(
+        converter=Permissions,
+        default=attrs.Factory(
+            lambda self: Permissions.FULL if self.dangerous else Permissions.EDIT,
+            takes_self=True,
+        ),
+    )
 
 
 @attrs.frozen

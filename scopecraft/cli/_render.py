@@ -125,8 +125,10 @@ def session_detail(session: Session, *, waiting: tuple[str, str] | None = None) 
     ]
     if session.image:
         rows.append(("image", session.image))
+    if session.permissions is not None and not session.dangerous:
+        rows.append(("permissions", Text(session.permissions.value)))
     if session.dangerous:
-        rows.append(("dangerous", Text("yes: permission prompts skipped", style="red")))
+        rows.append(("permissions", Text("full: permission prompts skipped", style="red")))
     if session.exit_code is not None:
         rows.append(("exit code", str(session.exit_code)))
     if session.error:

@@ -47,6 +47,14 @@ class ModeChoice(enum.StrEnum):
     orchestration = "orchestration"
 
 
+class PermissionsChoice(enum.StrEnum):
+    """Permission levels (the values of :class:`scopecraft.Permissions`)."""
+
+    read_only = "read-only"
+    edit = "edit"
+    full = "full"
+
+
 class PriorityChoice(enum.StrEnum):
     """Priorities (the values of :class:`scopecraft.Priority`; ``normal`` means ``medium``)."""
 
@@ -191,9 +199,18 @@ def start(
         bool,
         typer.Option(
             "--dangerous",
-            help="Skip the agent's permission prompts (container executors only).",
+            help="Skip the agent's permission prompts (container executors only); the same "
+            "as --permissions full.",
         ),
     ] = False,
+    permissions: Annotated[
+        PermissionsChoice | None,
+        typer.Option(
+            "--permissions",
+            help="What the agent may do without asking: read-only, edit (default; planning: "
+            "read-only) or full.",
+        ),
+    ] = None,
     priority: Annotated[
         PriorityChoice | None,
         typer.Option("--priority", "-p", help="Default: the task's own priority."),
@@ -259,6 +276,7 @@ def start(
         "parent_id": parent,
         "branch": worktree,
         "dangerous": dangerous,
+        "permissions": permissions.value if permissions is not None else None,
         "executor": executor,
         "model": model,
         "image": image,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,7 +66,13 @@ class SessionCreateInput(BaseModel):
     )
     dangerous: bool = Field(
         default=False,
-        description="Skip the agent's permission prompts; only in a container executor.",
+        description="Skip the agent's permission prompts; only in a container executor "
+        "(the same as permissions 'full').",
+    )
+    permissions: Literal["read-only", "edit", "full"] | None = Field(
+        default=None,
+        description="What the agent may do without asking: read-only, edit (default; "
+        "planning: read-only) or full.",
     )
     executor: str | None = Field(
         default=None,

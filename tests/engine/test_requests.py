@@ -54,6 +54,24 @@ pytestmark = pytest.mark.anyio
         ),
         (
             "ok-01A",
+            {"mode": "autonomous", "executor": "local", "permissions": "full"},
+            scopecraft.DangerousRefused,
+            "container",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "permissions": "root"},
+            scopecraft.RequestRefused,
+            "unknown permissions",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "permissions": "edit", "dangerous": True},
+            scopecraft.RequestRefused,
+            "contradicts",
+        ),
+        (
+            "ok-01A",
             {"mode": "autonomous", "executor": "local", "branch": "main"},
             scopecraft.MainWorktreeRefused,
             "default branch",
@@ -125,6 +143,48 @@ async def test_dangerous_on_host_needs_the_opt_in(
         )
         assert session.dangerous
         await engine.wait(session.id, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "level"),
+    [
+        ({"mode": "autonomous"}, "edit"),
+        ({"mode": "planning"}, "read-only"),
+        ({"mode": "autonomous", "permissions": "read-only"}, "read-only"),
+        ({"mode": "planning", "permissions": "edit"}, "edit"),
+    ],
+)
+async def test_permission_levels_default_by_mode(
+    repo: Path, home: Path, kwargs: dict[str, str], level: str
+) -> None:
+    """A session's permission level is ``edit`` by default, ``read-only`` for planning, or
+    what was asked; it is stored on the session and survives a reopen."""
+    async with Engine.open(repo, home=home) as engine:
+        session = await engine.create_session("ok-01A", executor="local", agent="fake", **kwargs)  # type: ignore[arg-type]
+        assert session.permissions == level
+        assert not session.dangerous
+        await engine.cancel_session(session.id)
+    async with Engine.open(repo, home=home) as engine:
+        assert (await engine.get_session(session.id)).permissions == level
+
+
+async def test_dangerous_is_permissions_full(
+    repo: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dangerous=True`` and ``permissions="full"`` are the same request."""
+    monkeypatch.setenv("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST", "1")
+    async with Engine.open(repo, home=home) as engine:
+        one = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake", dangerous=True
+        )
+        other = await engine.create_session(
+            "fail-01B", mode="autonomous", executor="local", agent="fake", permissions="full"
+        )
+        assert (one.permissions, one.dangerous) == (other.permissions, other.dangerous)
+        assert one.permissions == "full"
+        assert one.dangerous
+        for session in (one, other):
+            await engine.wait(session.id, timeout=30)
 
 
 async def test_default_executor_for_autonomous_is_docker(repo: Path, home: Path) -> None:

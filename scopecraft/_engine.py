@@ -23,6 +23,7 @@ from ._errors import (
     RequestRefused,
     ScopecraftError,
     SessionTimeout,
+    StorageError,
     TaskNotFound,
 )
 from ._events import (
@@ -233,9 +234,7 @@ class Engine(WorktreeMethods):
         await self.aclose()
 
     async def _start(self) -> None:
-        await anyio.to_thread.run_sync(
-            lambda: self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        )
+        await anyio.to_thread.run_sync(self._check_folders)
         if self._storage is None:
             from .storage._sqlite import SqliteStorage
 
@@ -351,6 +350,24 @@ class Engine(WorktreeMethods):
     def redactor_for(self, session_id: str) -> Redactor:
         """The redactor of a session's events and lines (see :meth:`load_session_secrets`)."""
         return self._session_redactors.get(session_id, self.redactor)
+
+    def _check_folders(self) -> None:
+        """Refuse a repository folder that is not there and a home that cannot be made, as
+        what they are (a person's one-line fix), before anything else is touched."""
+        from ._private import private_dir
+
+        if not self.repo.is_dir():
+            raise ConfigError(
+                f"the repository folder {self.repo} does not exist; pass repo= (the CLI's "
+                "--repo) a folder inside a git repository"
+            )
+        try:
+            private_dir(self.home)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the scopecraft home {self.home}: {exc.strerror or exc}; set "
+                "SCOPECRAFT_HOME (or pass home=) to a folder you can write"
+            ) from exc
 
     async def _git_user_email(self) -> str | None:
         result = await anyio.run_process(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Final, Literal, TypeVar
 
 from scopecraft._errors import SchemaError, StorageBusy, StorageError
+from scopecraft._private import private_dir, private_file
 
 from . import _sqlite_schema
 
@@ -91,9 +93,13 @@ class SqliteDatabase:
             return
         try:
             if self._home is not None:
-                self._home.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(self._home)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
+            for suffix in ("-wal", "-shm"):
+                if os.path.exists(f"{self.path}{suffix}"):
+                    private_file(Path(f"{self.path}{suffix}"))
             conn = sqlite3.connect(
                 self.path,
                 timeout=self._busy_timeout,

@@ -179,3 +179,25 @@ def test_choices_match_the_engine_enums() -> None:
     `normal`, which the engine reads as `medium`)."""
     assert [m.value for m in ModeChoice] == [m.value for m in SessionMode]
     assert {p.value for p in PriorityChoice} == {p.value for p in Priority} | {"normal"}
+
+
+def test_a_repository_folder_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
+    """``--repo`` naming a folder that does not exist exits 2 (usage) with one line that
+    names the folder, not an internal error."""
+    result = Cli(tmp_path / "nowhere", tmp_path / "home")("tasks", "list")
+    assert result.exit_code == ExitCode.USAGE
+    line = _one_error_line(result.stderr)
+    assert "does not exist" in line
+    assert "nowhere" in line
+
+
+def test_a_home_that_cannot_be_made_is_a_backend_error(repo: Path, tmp_path: Path) -> None:
+    """A home that cannot be created (under a file) exits 6 with one line that says how to
+    choose another, not an internal error."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = Cli(repo, blocker / "home")("session", "list")
+    assert result.exit_code == ExitCode.UNAVAILABLE
+    line = _one_error_line(result.stderr)
+    assert "cannot create the scopecraft home" in line
+    assert "SCOPECRAFT_HOME" in line

@@ -166,3 +166,24 @@ async def test_a_second_session_of_a_task_queues_behind_the_first(repo: Path, ho
     assert done_first.ended_at is not None
     assert done_second.started_at is not None
     assert done_second.started_at >= done_first.ended_at
+
+
+async def test_home_store_and_run_folders_are_private(repo: Path, tmp_path: Path) -> None:
+    """The home is 0700 and the store's files 0600 (a home left 0755 and a store left 0644
+    by an earlier version are tightened), so no other local user reads session output."""
+    home = tmp_path / "loose-home"
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)
+    (home / "scopecraft.db").touch()
+    (home / "scopecraft.db").chmod(0o644)
+    async with Engine.open(repo, home=home) as engine:
+        session = await engine.create_session("ok-01A", **LOCAL)
+        await engine.wait(session.id, timeout=30)
+    assert home.stat().st_mode & 0o777 == 0o700
+    for path in home.glob("scopecraft.db*"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    fresh = tmp_path / "fresh-home"
+    async with Engine.open(repo, home=fresh) as engine:
+        await engine.list_sessions(all=True)
+    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert (fresh / "scopecraft.db").stat().st_mode & 0o777 == 0o600

@@ -347,6 +347,15 @@ class Engine(WorktreeMethods):
         """
         self._session_redactors[session_id] = self.redactor.with_secrets(values)
 
+    async def forget_session_secrets(self, session_id: str) -> None:
+        """Delete a session's secrets file once all its output is stored (see
+        :meth:`load_session_secrets`)."""
+        from ._secrets import SECRETS_FILE
+
+        self._session_redactors.pop(session_id, None)
+        path = self.home / "sessions" / session_id / SECRETS_FILE
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
     def redactor_for(self, session_id: str) -> Redactor:
         """The redactor of a session's events and lines (see :meth:`load_session_secrets`)."""
         return self._session_redactors.get(session_id, self.redactor)

@@ -580,6 +580,9 @@ class AttemptRunner:
             await engine.archive_session(session_id)  # cancelled while it ran: now complete
         if ends or session.is_terminal:
             await engine.session_ended(session_id)
+            # Its output is all collected: the secrets file has served (a later continue
+            # writes it again from the process that launches it).
+            await engine.forget_session_secrets(session_id)
         if isinstance(terminal, SessionCompleted | SessionFailed):
             await self._continue_if_feedback(session_id, handle.attempt)
         if events and isinstance(events[-1], SessionRetryScheduled):

@@ -5,7 +5,9 @@ that collects the output may be another (``scopecraft session wait`` from a shel
 the variable, or the next engine after a crash). So the launcher writes the values to a
 private file in the session's folder under the engine's home (``0600`` in a ``0700`` folder,
 never mounted into a container, never in the store), and every collector reads it before
-it stores a line of that session's output. Redaction does not depend on who collects.
+it stores a line of that session's output. Redaction does not depend on who collects. The
+file is deleted when the session ends, once all its output is stored; a later continue
+writes it again from the process that launches the new attempt.
 """
 
 from __future__ import annotations

@@ -74,6 +74,8 @@ async def test_a_secret_is_redacted_by_a_collector_that_lacks_it(
         [sys.executable, "-c", _STARTER, str(repo), str(home), "secret-02A"], env=env
     )
     session_id = result.stdout.decode().split()[-1]
+    secrets_file = home / "sessions" / session_id / "secrets.json"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600, "private while the session runs"
     async with Engine.open(repo, home=home) as engine:
         assert engine.redactor.secret_count == 0, "this process has no secret of its own"
         done = await engine.wait(session_id, timeout=30)
@@ -83,8 +85,7 @@ async def test_a_secret_is_redacted_by_a_collector_that_lacks_it(
     dumped = _store_dump(home)
     for form in (secret, json.dumps(secret)[1:-1]):
         assert form.encode() not in dumped, form
-    secrets_file = home / "sessions" / session_id / "secrets.json"
-    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert not secrets_file.exists(), "deleted once the session's output is all stored"
 
 
 async def test_json_escaped_secrets_are_redacted_in_log_lines(

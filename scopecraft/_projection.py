@@ -111,7 +111,10 @@ def apply(session: Session | None, event: Event) -> Session:
         return session.model_copy(update=changes)
     match event:
         case SessionStarting(attempt=attempt):
-            changes.update(status=SessionStatus.STARTING, attempt=attempt, exit_code=None)
+            # A retry's reason ("retrying after ...") is history once the retry starts.
+            changes.update(
+                status=SessionStatus.STARTING, attempt=attempt, exit_code=None, error=None
+            )
         case SessionStarted(attempt=attempt, runtime_id=runtime_id):
             changes.update(status=SessionStatus.RUNNING, attempt=attempt, runtime_id=runtime_id)
             if session.started_at is None:

@@ -129,6 +129,13 @@ class AttemptRunner:
         pending: list[Event] = []
         try:
             handle, parser, session = await self._start_runtime(session, attempt, name, pending)
+        except _Cancelled:
+            log.info(
+                "session %s was cancelled while it started; its runtime is removed", session.id
+            )
+            if pending:
+                await engine.append(session.id, pending)
+            return
         except Exception as exc:  # any failure to start ends the attempt, recorded
             reason = (
                 str(exc) if isinstance(exc, ScopecraftError) else f"{type(exc).__name__}: {exc}"
@@ -265,6 +272,12 @@ class AttemptRunner:
             # Once started, the runtime must be either recorded or stopped, even if the
             # engine is closing: a runtime nobody knows of would run on unseen.
             handle = await executor.start(spec)
+            if (await engine.storage.get_session(session.id)).is_terminal:
+                # Cancelled while it was starting: stop what was just started, and store
+                # no start after the cancel.
+                await executor.stop(handle, grace=engine.config.stop_grace)
+                await executor.remove(handle)
+                raise _Cancelled()
             events = [
                 *pending,
                 SessionStarted(

@@ -98,3 +98,29 @@ def test_replay_rows_agrees_with_replay(kinds: list[str]) -> None:
             add(SessionCompleted(attempt=1, **common))
     rows = [(e.type, e.seq, e.ts, e.model_dump_json()) for e in events]
     assert replay_rows(rows) == replay(events)
+
+
+def test_a_retry_reason_is_cleared_when_the_retry_starts() -> None:
+    """``Session.error`` says "retrying after ..." while the retry waits, and nothing once
+    the retry's attempt is starting (the reason is history then)."""
+    from scopecraft._events import SessionFailed, SessionRetryScheduled
+
+    session = apply(None, _queued())
+    for event in (
+        SessionStarting(session_id=SID, seq=2, attempt=1, runtime_name="r1"),
+        SessionStarted(session_id=SID, seq=3, attempt=1, runtime_id="x"),
+        SessionFailed(session_id=SID, seq=4, attempt=1, reason="overloaded", retryable=True),
+        SessionRetryScheduled(
+            session_id=SID,
+            seq=5,
+            attempt=2,
+            not_before=datetime(2026, 1, 1, tzinfo=UTC),
+            reason="retrying after: overloaded",
+        ),
+    ):
+        session = apply(session, event)
+    assert session is not None
+    assert session.error == "retrying after: overloaded"
+    session = apply(session, SessionStarting(session_id=SID, seq=6, attempt=2, runtime_name="r2"))
+    assert session is not None
+    assert session.error is None

@@ -225,6 +225,11 @@ async def test_cancel_while_starting_leaves_nothing_running(repo: Path, home: Pa
         await engine.reconcile()
         for session in sessions:
             assert (await engine.get_session(session.id)).status is SessionStatus.CANCELLED
+            types = [e.type for e in await _events(engine, session.id)]
+            ended = types.index("session_cancelled")
+            assert "session_started" not in types[ended:], (
+                f"a start stored after the cancel: {types}"
+            )
     runs = home / "runs"
     with anyio.fail_after(15):
         while runs.exists() and any(runs.glob("*/*")):

@@ -1211,13 +1211,27 @@ class Engine(WorktreeMethods):
         feedback starts the next attempt: at once for an ended session (resuming the agent's
         own session with ``--resume``), or when the current attempt ends.
 
+        Args:
+            session_id: The session.
+            feedback: What the agent should do next (at most :data:`MAX_FEEDBACK_CHARS`).
+
         Raises:
             SessionNotFound: no such session.
             InvalidTransition: the feedback is empty.
+            RequestRefused: the feedback is longer than the limit, or not text.
         """
+        if not isinstance(feedback, str):
+            raise RequestRefused(f"feedback must be text, not {type(feedback).__name__}")
         text = feedback.strip()
         if not text:
             raise InvalidTransition("feedback is empty; say what the agent should do next")
+        if len(text) > MAX_FEEDBACK_CHARS:
+            raise RequestRefused(
+                f"feedback is {len(text):,} characters, over the limit of "
+                f"{MAX_FEEDBACK_CHARS:,}; put long material in a file in the worktree and "
+                "point the agent at it"
+            )
+        _check_text("feedback", text)
         session = await self.get_session(session_id)
         if session.status is SessionStatus.RUNNING:
             executor = self.executor(session.executor)
@@ -1331,6 +1345,21 @@ def _parse_mode(mode: SessionMode | str) -> SessionMode:
             "or dispatch sessions"
         )
     return session_mode
+
+
+MAX_FEEDBACK_CHARS = 100_000
+"""The longest feedback :meth:`Engine.continue_session` takes (it is stored and sent to the
+agent as it is; a file in the worktree is the way to hand over more)."""
+
+
+def _check_text(what: str, text: str) -> None:
+    """Refuse text that cannot be stored or sent (lone surrogates are not UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestRefused(
+            f"{what} holds characters that are not valid Unicode text (at {exc.start})"
+        ) from None
 
 
 def _parse_permissions(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -519,11 +521,49 @@ def cancel(
         )
 
 
+def _read_feedback(feedback: str | None, file: Path | None, *, json_mode: bool) -> str:
+    """The feedback from the argument, standard input (``-``) or ``--file``, read bounded."""
+    from .._engine import MAX_FEEDBACK_CHARS
+
+    if (feedback is None) == (file is None):
+        fail(
+            "give the feedback as an argument, `-` for standard input, or --file PATH "
+            "(exactly one)",
+            ExitCode.USAGE,
+            json_mode=json_mode,
+        )
+    limit = MAX_FEEDBACK_CHARS * 4 + 1  # bytes: enough for the limit in any UTF-8
+    if file is not None:
+        try:
+            with file.open("rb") as handle:
+                data = handle.read(limit)
+        except OSError as exc:
+            fail(
+                f"cannot read the feedback file {file}: {exc.strerror or exc}",
+                ExitCode.USAGE,
+                json_mode=json_mode,
+            )
+        return data.decode("utf-8", errors="replace")
+    if feedback == "-":
+        return sys.stdin.buffer.read(limit).decode("utf-8", errors="replace")
+    assert feedback is not None
+    return feedback
+
+
 @session_app.command("continue")
 def continue_(
     ctx: typer.Context,
     session_id: Annotated[str, typer.Argument(help="The session id.")],
-    feedback: Annotated[str, typer.Argument(help="What the agent should do next.")],
+    feedback: Annotated[
+        str | None,
+        typer.Argument(help="What the agent should do next; `-` reads it from standard input."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-F", metavar="PATH", help="Read the feedback from this file instead."
+        ),
+    ] = None,
     follow: Annotated[
         bool,
         typer.Option("--follow", "-f", help="Stream the logs of the next attempt until it ends."),
@@ -548,6 +588,7 @@ def continue_(
     session, or when the current attempt ends.
     """
     state = state_of(ctx)
+    feedback = _read_feedback(feedback, file, json_mode=state.json)
 
     async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None, str]:
         before = await engine.get_session(session_id)

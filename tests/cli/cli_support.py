@@ -25,12 +25,12 @@ class Cli:
     repo: Path
     home: Path
 
-    def __call__(self, *args: str, as_json: bool = False) -> Result:
-        """Run the command; ``as_json`` adds the global ``--json``."""
+    def __call__(self, *args: str, as_json: bool = False, stdin: str | None = None) -> Result:
+        """Run the command; ``as_json`` adds the global ``--json``; ``stdin`` is its input."""
         argv = ["--repo", str(self.repo), "--home", str(self.home)]
         if as_json:
             argv.append("--json")
-        return CliRunner().invoke(app, [*argv, *args], prog_name="scopecraft")
+        return CliRunner().invoke(app, [*argv, *args], prog_name="scopecraft", input=stdin)
 
     def json(self, *args: str) -> Any:
         """Run with ``--json``, check it succeeded, and parse standard output."""

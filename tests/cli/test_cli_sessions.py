@@ -229,3 +229,36 @@ def test_queue_controls_budget_resume_approve_deny(cli: Cli) -> None:
         refused = cli("session", verb, started["id"])
         assert refused.exit_code == 4, (verb, refused.stdout, refused.stderr)
         assert "completed" in refused.stderr
+
+
+def test_continue_reads_feedback_from_stdin_and_from_a_file(cli: Cli, tmp_path: Path) -> None:
+    """`session continue <id> -` takes the feedback from standard input (not a literal
+    "-"), and `--file PATH` from a file; both start the next attempt with that text."""
+    started = cli.start("ok-01A")
+    cli.json("session", "wait", started["id"], "--timeout", "60")
+    result = cli("session", "continue", started["id"], "-", stdin="fake: say from stdin\n")
+    assert result.exit_code == 0, result.stderr
+    cli.json("session", "wait", started["id"], "--timeout", "60")
+    notes = tmp_path / "feedback.txt"
+    notes.write_text("fake: say from a file\n")
+    result = cli("session", "continue", started["id"], "--file", str(notes))
+    assert result.exit_code == 0, result.stderr
+    done = cli.json("session", "wait", started["id"], "--timeout", "60")
+    assert done["attempt"] == 3
+    events = cli.json("session", "events", started["id"])
+    given = [e["text"] for e in events if e["type"] == "feedback_given"]
+    assert given == ["fake: say from stdin", "fake: say from a file"]
+
+
+def test_feedback_over_the_limit_is_refused(cli: Cli) -> None:
+    """Feedback longer than the limit is refused (exit 4) and nothing is stored; naming
+    both an argument and --file is a usage error."""
+    started = cli.start("ok-01A")
+    cli.json("session", "wait", started["id"], "--timeout", "60")
+    result = cli("session", "continue", started["id"], "-", stdin="x" * 5_000_000)
+    assert result.exit_code == 4, result.stderr
+    assert "limit" in result.stderr
+    result = cli("session", "continue", started["id"], "text", "--file", "x.txt")
+    assert result.exit_code == 2
+    events = cli.json("session", "events", started["id"])
+    assert not any(e["type"] == "feedback_given" for e in events)

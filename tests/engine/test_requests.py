@@ -229,3 +229,21 @@ async def test_priority_defaults_to_the_task_priority(repo: Path, home: Path) ->
         assert other.priority is scopecraft.Priority.MEDIUM
         for s in (session, other):
             assert await engine.cancel_session(s.id)
+
+
+async def test_bad_feedback_is_refused_before_anything_is_stored(repo: Path, home: Path) -> None:
+    """Feedback over the limit, holding a lone surrogate, or not text at all raises a
+    RequestRefused; nothing is stored for it."""
+    from scopecraft._engine import MAX_FEEDBACK_CHARS
+
+    async with Engine.open(repo, home=home) as engine:
+        session = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake"
+        )
+        await engine.wait(session.id, timeout=30)
+        before = [e async for e in engine.events(session_id=session.id)]
+        for feedback in ("x" * (MAX_FEEDBACK_CHARS + 1), "bad \ud800 text", 42):
+            with pytest.raises(scopecraft.RequestRefused):
+                await engine.continue_session(session.id, feedback)  # type: ignore[arg-type]
+        after = [e async for e in engine.events(session_id=session.id)]
+        assert len(after) == len(before)

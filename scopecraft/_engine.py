@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -853,12 +854,27 @@ class Engine(WorktreeMethods):
                 f"not {executor_name!r}"
             )
         if resources is not None and not isinstance(resources, Resources):
-            try:
-                resources = Resources(**dict(resources))
-            except TypeError as exc:
-                raise RequestRefused(f"resources: {exc}; use cpus, memory_mb and pids") from exc
-        if budget_usd is not None and budget_usd < 0:
-            raise RequestRefused("budget_usd must be at least 0")
+            if not isinstance(resources, Mapping):
+                raise RequestRefused(
+                    f"resources must be a mapping of cpus, memory_mb and pids, not {resources!r}"
+                )
+            unknown = sorted(str(k) for k in resources if k not in ("cpus", "memory_mb", "pids"))
+            if unknown:
+                raise RequestRefused(
+                    f"resources: unknown {', '.join(unknown)}; use cpus, memory_mb and pids"
+                )
+            resources = Resources(**{str(k): v for k, v in resources.items()})
+        _check_budget(budget_usd)
+        for what, value in (
+            ("model", model),
+            ("image", image),
+            ("prompt", prompt),
+            ("created_by", created_by),
+        ):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise RequestRefused(f"{what} must be text, not {type(value).__name__}")
+                _check_text(what, value)
         limits = self._mode_resources(session_mode, resources)
         binding = await self.worktrees.bind(task, branch=branch)
         return SessionQueued(
@@ -1174,8 +1190,7 @@ class Engine(WorktreeMethods):
             SessionNotFound: no such session.
             RequestRefused: a negative budget.
         """
-        if budget_usd is not None and budget_usd < 0:
-            raise RequestRefused("budget_usd must be at least 0")
+        _check_budget(budget_usd)
         await self.get_session(session_id)
         await self.append(session_id, [BudgetChanged(session_id=session_id, budget_usd=budget_usd)])
         return await self.get_session(session_id)
@@ -1350,6 +1365,16 @@ def _parse_mode(mode: SessionMode | str) -> SessionMode:
 MAX_FEEDBACK_CHARS = 100_000
 """The longest feedback :meth:`Engine.continue_session` takes (it is stored and sent to the
 agent as it is; a file in the worktree is the way to hand over more)."""
+
+
+def _check_budget(budget_usd: object) -> None:
+    """Refuse a budget that is not a finite number of at least 0 (``None`` is no budget)."""
+    if budget_usd is None:
+        return
+    if isinstance(budget_usd, bool) or not isinstance(budget_usd, int | float):
+        raise RequestRefused(f"budget_usd must be a number of USD, not {budget_usd!r}")
+    if not math.isfinite(budget_usd) or budget_usd < 0:
+        raise RequestRefused(f"budget_usd must be a finite amount of at least 0, not {budget_usd}")
 
 
 def _check_text(what: str, text: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from .._errors import RequestRefused
 from .._models import LogStream, SessionMode
 
 __all__ = [
@@ -33,9 +35,26 @@ class Resources:
         pids: Maximum number of processes.
     """
 
-    cpus: float | None = None
-    memory_mb: int | None = None
-    pids: int | None = None
+    cpus: float | None = attrs.field(default=None, validator=lambda _, a, v: _check(a.name, v))
+    memory_mb: int | None = attrs.field(
+        default=None, validator=lambda _, a, v: _check(a.name, v, integer=True)
+    )
+    pids: int | None = attrs.field(
+        default=None, validator=lambda _, a, v: _check(a.name, v, integer=True)
+    )
+
+
+def _check(name: str, value: object, *, integer: bool = False) -> None:
+    """Refuse a limit that is not a positive finite number (``None`` is the default)."""
+    if value is None:
+        return
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RequestRefused(f"resources: {name} must be {kind}, not {value!r}")
+    if integer and not isinstance(value, int):
+        raise RequestRefused(f"resources: {name} must be a whole number, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise RequestRefused(f"resources: {name} must be more than 0, not {value!r}")
 
 
 @attrs.frozen

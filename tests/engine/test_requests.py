@@ -72,6 +72,54 @@ pytestmark = pytest.mark.anyio
         ),
         (
             "ok-01A",
+            {"mode": "autonomous", "executor": "local", "resources": {"pids": -5}},
+            scopecraft.RequestRefused,
+            "pids must be more than 0",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "resources": {"cpus": float("nan")}},
+            scopecraft.RequestRefused,
+            "cpus must be more than 0",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "resources": {"memory_mb": 1.5}},
+            scopecraft.RequestRefused,
+            "whole number",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "resources": {"gpus": 1}},
+            scopecraft.RequestRefused,
+            "unknown gpus",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "budget_usd": float("inf")},
+            scopecraft.RequestRefused,
+            "finite",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "budget_usd": float("nan")},
+            scopecraft.RequestRefused,
+            "finite",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "prompt": "lone \ud800"},
+            scopecraft.RequestRefused,
+            "not valid Unicode",
+        ),
+        (
+            "ok-01A",
+            {"mode": "autonomous", "executor": "local", "model": 3},
+            scopecraft.RequestRefused,
+            "model must be text",
+        ),
+        (
+            "ok-01A",
             {"mode": "autonomous", "executor": "local", "branch": "main"},
             scopecraft.MainWorktreeRefused,
             "default branch",
@@ -245,5 +293,8 @@ async def test_bad_feedback_is_refused_before_anything_is_stored(repo: Path, hom
         for feedback in ("x" * (MAX_FEEDBACK_CHARS + 1), "bad \ud800 text", 42):
             with pytest.raises(scopecraft.RequestRefused):
                 await engine.continue_session(session.id, feedback)  # type: ignore[arg-type]
+        for budget in ("x", float("nan"), float("inf"), -1.0, True):
+            with pytest.raises(scopecraft.RequestRefused, match="budget_usd"):
+                await engine.set_budget(session.id, budget)  # type: ignore[arg-type]
         after = [e async for e in engine.events(session_id=session.id)]
         assert len(after) == len(before)

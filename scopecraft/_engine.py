@@ -175,6 +175,9 @@ class Engine(WorktreeMethods):
         self.redactor = self._make_redactor()
         # Per session: the engine's redactor plus the secrets its launcher forwarded.
         self._session_redactors: dict[str, Redactor] = {}
+        # Sessions whose runtime this engine stopped: closing waits for their supervisors to
+        # record the end and remove the runtime (an exited container is not left behind).
+        self._stopping: set[str] = set()
         self._executors: dict[str, Executor] = {}
         self._agents: dict[str, AgentAdapter] = {}
         self._worktrees: WorktreeOrchestrator | None = None
@@ -253,6 +256,7 @@ class Engine(WorktreeMethods):
             return
         self._closed = True
         if self._tg is not None:
+            await self._finish_stopping()
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)
             self._tg = None
@@ -360,6 +364,18 @@ class Engine(WorktreeMethods):
     def redactor_for(self, session_id: str) -> Redactor:
         """The redactor of a session's events and lines (see :meth:`load_session_secrets`)."""
         return self._session_redactors.get(session_id, self.redactor)
+
+    async def _finish_stopping(self) -> None:
+        """Give the supervisors of runtimes this engine stopped (a cancel, a budget) a short
+        while to record the end and remove the runtime before the engine goes."""
+        waits = [
+            done
+            for sid in self._stopping
+            if (done := self._scheduler.supervisor_done.get(sid)) is not None
+        ]
+        with anyio.move_on_after(self.config.stop_grace + 10):
+            for done in waits:
+                await done.wait()
 
     def _check_folders(self) -> None:
         """Refuse a repository folder that is not there and a home that cannot be made, as
@@ -647,6 +663,7 @@ class Engine(WorktreeMethods):
         if handle is None:
             return
         executor = self.executor(session.executor)
+        self._stopping.add(session.id)
         await executor.stop(handle, grace=self.config.stop_grace)
         self._wake(session.id)
 

@@ -334,3 +334,18 @@ async def test_an_agent_in_a_container_cannot_make_the_host_run_commands(
     assert (worktree / ".git").is_file()
     assert (worktree / ".git").read_text().startswith(f"gitdir: {repo / '.git' / 'worktrees'}")
     assert git("show", f"{done.branch}:work.txt", cwd=repo) == "the work\n"
+
+
+async def test_a_cancelled_container_is_removed_when_the_engine_closes_at_once(
+    repo: Path, home: Path, image: str, client: Any
+) -> None:
+    """An engine closed right after ``wait`` returned ``cancelled`` still removes the
+    stopped container (its supervisor records the end and removes it before the engine
+    goes); no ``Exited (143)`` container is left behind."""
+    async with Engine.open(repo, home=home, config=CONFIG) as engine:
+        session = await engine.create_session("hang-01C", **docker_session(image))
+        await wait_for_messages(engine, session.id, 1)
+        assert await engine.cancel_session(session.id) is True
+        done = await engine.wait(session.id, timeout=30)
+        assert done.status is SessionStatus.CANCELLED
+    assert containers_of(client, session.id) == []

@@ -535,7 +535,12 @@ class AttemptRunner:
             note = f"failed: {reason}"
         else:
             terminal, note = _outcome_event(
-                session_id, handle.attempt, state.exit_code, outcome, state.detail
+                session_id,
+                handle.attempt,
+                state.exit_code,
+                outcome,
+                state.detail,
+                interrupted=state.interrupted,
             )
             if session.mode is SessionMode.PLANNING and isinstance(terminal, SessionCompleted):
                 terminal, note, follow_up = await self._check_plan(session, terminal, events)
@@ -757,7 +762,13 @@ def _delivered(event: FeedbackGiven) -> bool:
 
 
 def _outcome_event(
-    session_id: str, attempt: int, exit_code: int | None, outcome: AgentOutcome, detail: str = ""
+    session_id: str,
+    attempt: int,
+    exit_code: int | None,
+    outcome: AgentOutcome,
+    detail: str = "",
+    *,
+    interrupted: bool = False,
 ) -> tuple[Event, str]:
     # The agent's own report wins, but a non-zero exit code is never a success.
     success = (outcome.success and exit_code in (0, None)) if outcome.reported else exit_code == 0
@@ -781,7 +792,9 @@ def _outcome_event(
             attempt=attempt,
             exit_code=exit_code,
             reason=reason,
-            retryable=outcome.retryable,
+            # Ended from outside before the agent reported its end: the infrastructure's
+            # failure (a daemon restart), so the retry rules may run it again.
+            retryable=outcome.retryable or (interrupted and not outcome.reported),
         ),
         f"failed: {reason}",
     )

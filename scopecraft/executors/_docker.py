@@ -438,7 +438,10 @@ class DockerExecutor:
             )
         code = state.get("ExitCode")
         return RuntimeState(
-            RuntimeStatus.EXITED, code if isinstance(code, int) else None, _exit_detail(state)
+            RuntimeStatus.EXITED,
+            code if isinstance(code, int) else None,
+            _exit_detail(state),
+            interrupted=not state.get("OOMKilled") and code in _SIGNALS,
         )
 
     def _inspect(self, handle: RuntimeHandle) -> dict[str, Any]:

@@ -153,11 +153,21 @@ class RuntimeStatus(enum.StrEnum):
 
 @attrs.frozen
 class RuntimeState:
-    """A runtime's status and, once exited, its exit code."""
+    """A runtime's status and, once exited, its exit code.
+
+    Attributes:
+        status: Running, exited, missing or unknown.
+        exit_code: The exit code, once exited.
+        detail: Why it ended, when worth saying.
+        interrupted: It was ended from outside (a signal that was neither the agent's own
+            nor out of memory: a daemon or host restart, ``docker stop``), an infrastructure
+            failure that a retry may get past.
+    """
 
     status: RuntimeStatus
     exit_code: int | None = None
     detail: str = ""
+    interrupted: bool = False
 
 
 @attrs.frozen

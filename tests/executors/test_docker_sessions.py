@@ -214,11 +214,16 @@ async def test_an_engine_killed_mid_session_is_adopted_and_loses_no_line(
 
 
 @pytest.mark.slow
-async def test_a_daemon_restart_fails_the_session_with_a_reason(
+async def test_a_daemon_restart_is_retried_as_an_infrastructure_failure(
     repo: Path, home: Path, image: str
 ) -> None:
     """When the Docker daemon restarts mid-session (on a private daemon, never the shared
-    one), the session ends ``failed`` with a reason; none stays running."""
+    one), the attempt fails with the signal in its reason, marked retryable (the
+    infrastructure's failure, not the agent's), and the retry rules run attempt 2, which
+    resumes the agent's session on the restarted daemon."""
+    from scopecraft import PriorityQueuePolicy
+    from scopecraft.policies import RetryRules
+
     problem = PrivateDockerd.problem()
     if problem is not None:
         if docker_required():
@@ -226,22 +231,30 @@ async def test_a_daemon_restart_fails_the_session_with_a_reason(
         pytest.skip(problem)
     add_task(repo, "restart-01G", "fake: say before\nfake: sleep 60\nfake: say after")
     daemon = PrivateDockerd()
+    policy = PriorityQueuePolicy(retries=RetryRules(max_retries=1, base_delay=0.1))
     try:
         daemon.start()
         daemon.load_image(image)
         executor = {**DOCKER_EXECUTOR, "base_url": daemon.base_url}
         config = {**CONFIG, "executors": {"docker": executor}}
-        async with Engine.open(repo, home=home, config=config) as engine:
+        async with Engine.open(repo, home=home, config=config, policy=policy) as engine:
             session = await engine.create_session("restart-01G", **docker_session(image))
             await wait_for_messages(engine, session.id, 1)
             await anyio.to_thread.run_sync(daemon.restart)
-            done = await engine.wait(session.id, timeout=90)
-            assert done.status is SessionStatus.FAILED
-            assert done.error
-            assert done.exit_code in (143, 137), "stopped by the daemon (SIGTERM, then SIGKILL)"
-            assert str(done.exit_code) in done.error
+            with anyio.fail_after(90):
+                while (await engine.get_session(session.id)).attempt < 2:
+                    await anyio.sleep(0.1)
+            # Attempt 2 resumes the agent's session (the fake agent then just ends).
+            done = await engine.wait(session.id, timeout=60)
+            assert done.attempt == 2
+            assert done.status is SessionStatus.COMPLETED, done.error
+            events = [e async for e in engine.events(session_id=session.id)]
+            failed = next(e for e in events if e.type == "session_failed")
+            assert failed.retryable
+            assert failed.exit_code in (143, 137), "stopped by the daemon (SIGTERM, SIGKILL)"
+            assert str(failed.exit_code) in failed.reason
+            assert any(e.type == "session_retry_scheduled" for e in events)
             assert "after" not in await agent_messages(engine, session.id)
-            assert await engine.list_sessions(active=True) == []
             logs = [entry.text async for entry in engine.session_logs(session.id)]
             assert any("SIGTERM" in text or "SIGKILL" in text for text in logs), logs
         with docker_client(daemon.base_url) as private:

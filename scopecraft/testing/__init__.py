@@ -3,6 +3,12 @@
 * :class:`MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
 * :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``);
   :func:`fake_agent_image`: a local Docker image holding it, built without any registry.
+* :class:`AnthropicModelServer` and :class:`OpenAIResponsesServer`: scripted model APIs on
+  loopback (turns of :class:`ModelTurn`, :class:`TextPart`, :class:`ToolCall`,
+  :class:`TokenUsage`, or a forced :class:`ApiError`), recording every :class:`RecordedRequest`;
+  :func:`run_offline` runs a real agent CLI against one in a network namespace that holds only
+  loopback (:func:`offline_problem` says why it cannot here), with the recipes
+  :func:`claude_code_offline_env` and :func:`codex_offline_config`.
 * :mod:`scopecraft.testing.contracts`: one contract suite per protocol, to subclass in your
   own tests with a fixture that provides your implementation.
 """
@@ -13,17 +19,64 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._anthropic_server import AnthropicModelServer
     from ._fake_agent import FakeAgent, fake_agent_script
     from ._images import fake_agent_image
     from ._memory_storage import MemoryStorage
+    from ._model_server import ScriptedModelServer
+    from ._model_turns import ApiError, ModelTurn, RecordedRequest, TextPart, TokenUsage, ToolCall
+    from ._offline import (
+        QUIET_CLAUDE_CODE_ENV,
+        OfflineRun,
+        claude_code_offline_env,
+        codex_offline_config,
+        offline_problem,
+        run_offline,
+    )
+    from ._openai_server import OpenAIResponsesServer
 
-__all__ = ["FakeAgent", "MemoryStorage", "fake_agent_image", "fake_agent_script"]
+__all__ = [
+    "QUIET_CLAUDE_CODE_ENV",
+    "AnthropicModelServer",
+    "ApiError",
+    "FakeAgent",
+    "MemoryStorage",
+    "ModelTurn",
+    "OfflineRun",
+    "OpenAIResponsesServer",
+    "RecordedRequest",
+    "ScriptedModelServer",
+    "TextPart",
+    "TokenUsage",
+    "ToolCall",
+    "claude_code_offline_env",
+    "codex_offline_config",
+    "fake_agent_image",
+    "fake_agent_script",
+    "offline_problem",
+    "run_offline",
+]
 
 _LAZY = {
+    "QUIET_CLAUDE_CODE_ENV": "._offline",
+    "AnthropicModelServer": "._anthropic_server",
+    "ApiError": "._model_turns",
     "FakeAgent": "._fake_agent",
     "MemoryStorage": "._memory_storage",
+    "ModelTurn": "._model_turns",
+    "OfflineRun": "._offline",
+    "OpenAIResponsesServer": "._openai_server",
+    "RecordedRequest": "._model_turns",
+    "ScriptedModelServer": "._model_server",
+    "TextPart": "._model_turns",
+    "TokenUsage": "._model_turns",
+    "ToolCall": "._model_turns",
+    "claude_code_offline_env": "._offline",
+    "codex_offline_config": "._offline",
     "fake_agent_image": "._images",
     "fake_agent_script": "._fake_agent",
+    "offline_problem": "._offline",
+    "run_offline": "._offline",
 }
 
 

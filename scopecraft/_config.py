@@ -93,6 +93,13 @@ class EngineConfig(BaseModel):
     plan_retries: int = Field(
         default=2, ge=0, description="How often a planning agent is asked again for a valid plan."
     )
+    on_tool_denied: Literal["report", "fail"] = Field(
+        default="report",
+        description="What a run whose agent was refused tool uses by its permissions comes "
+        "to: `report` completes it with the count of denials in `session_completed` and "
+        "`Session.denials`; `fail` fails it (not retryable: the same permissions would "
+        "refuse the same tools again).",
+    )
     default_image: str | None = Field(
         default=None, description="Container image for container executors when none is given."
     )

@@ -61,6 +61,7 @@ __all__ = [
     "SessionStarting",
     "SessionWaiting",
     "TaskStatusChanged",
+    "ToolDenied",
     "ToolUsed",
     "WorktreePrepared",
     "WorktreeSetupRan",
@@ -142,6 +143,11 @@ class SessionCompleted(BaseEvent):
     attempt: int
     exit_code: int | None = 0
     result: str | None = None
+    denials: int = Field(
+        default=0,
+        description="Tool uses the agent's permissions refused in this attempt (tool_denied "
+        "events): the run ended well, but not everything it tried was done.",
+    )
 
 
 class SessionFailed(BaseEvent):
@@ -238,6 +244,17 @@ class ToolUsed(BaseEvent):
     summary: str = Field(default="", description="A short, redacted view of the tool's input.")
 
 
+class ToolDenied(BaseEvent):
+    """The agent's permissions refused a tool use (a write under ``read-only``, a command the
+    ``edit`` level does not allow, ...): the agent went on without it."""
+
+    type: Literal["tool_denied"] = "tool_denied"
+    name: str
+    tool_use_id: str | None = None
+    summary: str = Field(default="", description="A short, redacted view of the tool's input.")
+    reason: str = Field(default="", description="What the agent was told, when it says.")
+
+
 class CostReported(BaseEvent):
     """The agent reported cost: ``usd`` for this report, ``total_usd`` over the session."""
 
@@ -246,6 +263,12 @@ class CostReported(BaseEvent):
     total_usd: float = 0.0
     input_tokens: int | None = None
     output_tokens: int | None = None
+    running_usage: dict[str, float] | None = Field(
+        default=None,
+        description="For agents whose reports are running totals of their own session, "
+        "resumes included (Codex's tokens, Claude Code's dollars): those totals after this "
+        "report, so that a resumed attempt or a restarted engine counts only what is new.",
+    )
 
 
 class LogLineWritten(BaseEvent):
@@ -384,6 +407,7 @@ Event = Annotated[
     | TaskStatusChanged
     | AgentMessage
     | ToolUsed
+    | ToolDenied
     | CostReported
     | LogLineWritten
     | AgentSessionIdentified

@@ -210,6 +210,10 @@ class Session(BaseModel):
     memory_mb: int | None = Field(default=None, description="Memory reserved, in MiB.")
     pids: int | None = Field(default=None, description="Process limit.")
     approved: bool = Field(default=False, description="A person approved the session.")
+    denials: int = Field(
+        default=0,
+        description="Tool uses the agent's permissions refused in the current attempt.",
+    )
 
     @property
     def is_terminal(self) -> bool:

@@ -29,6 +29,7 @@ from ._events import (
     SessionRetryScheduled,
     SessionStarted,
     SessionStarting,
+    ToolDenied,
     WorktreePrepared,
 )
 from ._models import Permissions, Session, SessionStatus
@@ -113,7 +114,11 @@ def apply(session: Session | None, event: Event) -> Session:
         case SessionStarting(attempt=attempt):
             # A retry's reason ("retrying after ...") is history once the retry starts.
             changes.update(
-                status=SessionStatus.STARTING, attempt=attempt, exit_code=None, error=None
+                status=SessionStatus.STARTING,
+                attempt=attempt,
+                exit_code=None,
+                error=None,
+                denials=0,
             )
         case SessionStarted(attempt=attempt, runtime_id=runtime_id):
             changes.update(status=SessionStatus.RUNNING, attempt=attempt, runtime_id=runtime_id)
@@ -154,6 +159,8 @@ def apply(session: Session | None, event: Event) -> Session:
                 ended_at=event.ts,
                 error=f"approval denied{': ' + reason if reason else ''}",
             )
+        case ToolDenied():
+            changes["denials"] = session.denials + 1
         case CostReported(total_usd=total):
             changes["cost_usd"] = total
         case AgentSessionIdentified(agent_session_id=agent_session_id):

@@ -20,8 +20,10 @@ import anyio.to_thread
 from ._errors import CursorMoved, ScopecraftError
 from ._events import (
     AgentMessage,
+    AgentSessionIdentified,
     ArtifactStored,
     ChangesRecorded,
+    CostReported,
     ErrorOccurred,
     Event,
     FeedbackGiven,
@@ -35,6 +37,7 @@ from ._events import (
     SessionStarted,
     SessionStarting,
     TaskStatusChanged,
+    ToolDenied,
     WorktreePrepared,
     WorktreeSetupRan,
 )
@@ -250,6 +253,11 @@ class AttemptRunner:
         )
         command = agent.command(request)
         env = self._agent_env(session, agent, executor, dict(command.env))
+        prepare = getattr(agent, "prepare_home", None)
+        if callable(prepare):
+            # The agent's own folder made ready (a first-run state, the user's provider
+            # configuration), on the engine's side of any container.
+            await anyio.to_thread.run_sync(prepare, state_dir, request, dict(env))
         resources = engine.resources_for(session)
         spec = LaunchSpec(
             session_id=session.id,
@@ -295,7 +303,24 @@ class AttemptRunner:
             await self._touch_task(
                 session, task, binding.path, status="in_progress", note="started"
             )
-        return handle, agent.parser(session.id), session
+        return handle, await self._parser(session.id, agent), session
+
+    async def _parser(self, session_id: str, agent: AgentAdapter) -> OutputParser:
+        """A fresh parser for the session's current attempt; one that can continue from what
+        was stored before (``resume_from``: running totals, the agent's session id) is given
+        the session's events of the kinds it needs."""
+        parser = agent.parser(session_id)
+        resume_from = getattr(parser, "resume_from", None)
+        if callable(resume_from):
+            stored = await self._engine.storage.read_events(session_id)
+            resume_from(
+                [
+                    s.event
+                    for s in stored
+                    if isinstance(s.event, AgentSessionIdentified | CostReported)
+                ]
+            )
+        return parser
 
     async def _prompt_for(
         self, session: Session, task: Task, agent: AgentAdapter, overview: Task | None
@@ -377,7 +402,8 @@ class AttemptRunner:
         env: dict[str, str] = {}
         if not executor.capabilities.isolated:
             env.update({k: os.environ[k] for k in _BASE_ENV if k in os.environ})
-        for name in (*agent.secret_env, *engine.forward_env):
+        forwarded = getattr(agent, "forward_env", ())
+        for name in (*agent.secret_env, *forwarded, *engine.forward_env):
             if name in os.environ:
                 env[name] = os.environ[name]
         env.update(extra)
@@ -447,7 +473,7 @@ class AttemptRunner:
         await engine.load_session_secrets(session_id)  # once; the launcher may be another
         executor = engine.executor(session.executor)
         if parser is None:
-            parser = engine.agent(session.agent).parser(session_id)
+            parser = await self._parser(session_id, engine.agent(session.agent))
         stored = None if no_cursor else await engine.storage.get_cursor(session_id)
         # A cursor of an earlier attempt is still what compare-and-set must see.
         cursor = stored
@@ -534,6 +560,7 @@ class AttemptRunner:
             )
             note = f"failed: {reason}"
         else:
+            denials = session.denials + sum(isinstance(e, ToolDenied) for e in events)
             terminal, note = _outcome_event(
                 session_id,
                 handle.attempt,
@@ -541,6 +568,8 @@ class AttemptRunner:
                 outcome,
                 state.detail,
                 interrupted=state.interrupted,
+                denials=denials,
+                fail_denied=engine.config.on_tool_denied == "fail",
             )
             if session.mode is SessionMode.PLANNING and isinstance(terminal, SessionCompleted):
                 terminal, note, follow_up = await self._check_plan(session, terminal, events)
@@ -769,15 +798,30 @@ def _outcome_event(
     detail: str = "",
     *,
     interrupted: bool = False,
+    denials: int = 0,
+    fail_denied: bool = False,
 ) -> tuple[Event, str]:
     # The agent's own report wins, but a non-zero exit code is never a success.
     success = (outcome.success and exit_code in (0, None)) if outcome.reported else exit_code == 0
+    denied = f"{denials} tool use{'s' if denials != 1 else ''} denied by its permissions"
+    if success and denials and fail_denied:
+        reason = f"the agent ended, but {denied}"
+        return (
+            SessionFailed(
+                session_id=session_id, attempt=attempt, exit_code=exit_code, reason=reason
+            ),
+            f"failed: {reason}",
+        )
     if success:
         return (
             SessionCompleted(
-                session_id=session_id, attempt=attempt, exit_code=exit_code, result=outcome.result
+                session_id=session_id,
+                attempt=attempt,
+                exit_code=exit_code,
+                result=outcome.result,
+                denials=denials,
             ),
-            "completed",
+            f"completed, but {denied}" if denials else "completed",
         )
     reason = outcome.error or (
         f"the agent exited with code {exit_code}"

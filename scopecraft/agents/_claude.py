@@ -4,25 +4,40 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from scopecraft._errors import ConfigError
-from scopecraft._events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
-from scopecraft._models import LogStream
+from scopecraft._events import (
+    AgentMessage,
+    AgentSessionIdentified,
+    CostReported,
+    ErrorOccurred,
+    Event,
+    ToolDenied,
+    ToolUsed,
+)
+from scopecraft._models import LogStream, Permissions
 
 from ._common import (
+    StderrTail,
     as_count,
     as_usd,
     check_argv_prompt,
+    copy_user_file,
     encode_prompt,
     events_from_json_line,
     looks_retryable,
     outcome_from_exit,
     prompt_tail,
+    retryable_status,
     summarize,
     validate_model,
     validate_resume_id,
+    write_private,
 )
 from ._protocol import AgentCommand, AgentOutcome, AgentRequest
 
@@ -45,6 +60,10 @@ _SUMMARY_KEYS = (
 # Older CLIs reported the run's cost under other names.
 _COST_KEYS = ("total_cost_usd", "cost_usd", "total_cost")
 _EPSILON = 1e-9  # below a billionth of a dollar is float noise, not cost
+# What Claude Code tells the model when its permissions refuse a tool use.
+_DENIED = re.compile(r"requested permissions? to|haven't granted it", re.IGNORECASE)
+# The model name of the assistant lines Claude Code writes itself to tell an error.
+_SYNTHETIC_MODEL = "<synthetic>"
 
 
 def tool_summary(tool_input: Any) -> str:
@@ -75,13 +94,24 @@ class ClaudeStreamParser:
       line of another message, a ``user`` line (tool results: the message is complete), the
       ``result`` line or the end of the stream arrives;
     * each ``tool_use`` block is a :class:`~scopecraft._events.ToolUsed` at once, with a
-      short summary of its input (a command, a path, ...);
+      short summary of its input (a command, a path, ...), after the text that came before it
+      (Claude Code 2.1 writes one block per line under one ``message.id``, so events keep the
+      order the CLI wrote them in);
+    * a tool use the CLI's permissions refused (a ``tool_result`` error saying so, or an entry
+      of the ``result`` line's ``permission_denials``) is a
+      :class:`~scopecraft._events.ToolDenied`, once per tool use;
+    * an ``assistant`` line of the model ``<synthetic>`` is the CLI's own error text, not the
+      model's: an :class:`~scopecraft._events.ErrorOccurred` (``where="agent"``), as is each
+      ``system``/``api_retry`` line (``where="agent api"``);
     * the ``result`` line gives the cost (``total_cost_usd``, else the older ``cost_usd`` or
       ``total_cost``) as a :class:`~scopecraft._events.CostReported` whose ``usd`` is what it
       adds to what this attempt already reported and whose ``total_usd`` is the attempt's
       running total, tokens from its ``usage``; and the outcome: ``is_error`` wins over
-      ``subtype``; its ``result`` text becomes a message only when it does not repeat the last
-      one;
+      ``subtype``, and a failure is retryable when its ``api_error_status`` is (429, 5xx,
+      529), never when it is another 4xx (401: the same key fails again); its ``result`` text
+      becomes a message only when it does not repeat the last one;
+    * without a ``result`` line the exit code decides, and the last lines of standard error
+      are the failure's reason;
     * anything else (non-JSON lines such as ``npm WARN ...``, unknown types) is no event, and
       no input ever raises.
 
@@ -105,7 +135,12 @@ class ClaudeStreamParser:
         self._pending_seq = 0
         self._last_text: str | None = None
         self._tool_ids: set[str] = set()
+        self._tool_inputs: dict[str, tuple[str, Any]] = {}
+        self._denied_ids: set[str] = set()
+        self._stderr = StderrTail()
         self._reported_usd = 0.0
+        self._agent_session: str | None = None
+        self._running_usd: dict[str, float] = {}  # Claude session id -> its last running total
         self._result: dict[str, Any] | None = None
         self._outcome: AgentOutcome | None = None
 
@@ -119,19 +154,22 @@ class ClaudeStreamParser:
         """
         if self._outcome is not None:
             return []
+        if stream == "stderr":
+            self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
         """Return the message still pending and the outcome.
 
-        Without a ``result`` line, the exit code decides (``reported=False``).
+        Without a ``result`` line, the exit code decides (``reported=False``) and the last
+        lines of standard error say why.
         """
         if self._outcome is not None:
             return [], self._outcome
         events: list[Event] = []
         self._flush(events)
         if self._result is None:
-            self._outcome = outcome_from_exit(exit_code, self.agent)
+            self._outcome = outcome_from_exit(exit_code, self.agent, self._stderr)
         else:
             self._outcome = self._outcome_of(self._result)
         return events, self._outcome
@@ -192,12 +230,32 @@ class ClaudeStreamParser:
             self._assistant(data, events)
         elif kind == "user":
             self._flush(events)
+            self._tool_results(data, events)
+        elif kind == "system" and data.get("subtype") == "api_retry":
+            self._api_retry(data, events)
         elif kind == "result":
             self._on_result(data, events)
         else:
             self.handle_other(data, events)
 
+    def resume_from(self, history: Sequence[Event]) -> None:
+        """Learn, from the session's earlier events in order, the last running total in
+        dollars of each Claude session: a resumed session's ``result`` line counts its earlier
+        runs again (the CLI restores its cost from its config folder), so only what it adds
+        is new."""
+        agent_session: str | None = None
+        for event in history:
+            if isinstance(event, AgentSessionIdentified):
+                agent_session = event.agent_session_id
+            elif isinstance(event, CostReported) and event.running_usage and agent_session:
+                usd = event.running_usage.get("usd")
+                if usd is not None:
+                    self._running_usd[agent_session] = float(usd)
+        self._agent_session = agent_session
+
     def _identify(self, agent_session_id: Any, events: list[Event]) -> None:
+        if isinstance(agent_session_id, str) and agent_session_id:
+            self._agent_session = agent_session_id
         if self._identified or not isinstance(agent_session_id, str) or not agent_session_id:
             return
         self._identified = True
@@ -222,6 +280,9 @@ class ClaudeStreamParser:
             content = [{"type": "text", "text": content}]
         if not isinstance(content, list):
             return
+        if message.get("model") == _SYNTHETIC_MODEL:
+            self._synthetic(content, events)
+            return
         for block in content:
             if not isinstance(block, dict):
                 continue
@@ -231,9 +292,76 @@ class ClaudeStreamParser:
                 if isinstance(text, str) and text.strip() and text not in self._pending_texts:
                     self._pending_texts.append(text)
             elif block_type == "tool_use":
+                # The text written before the tool use is told before it.
+                self._flush(events, keep_id=True)
                 self._tool_use(block, events)
         if self.one_line_messages:
             self._flush(events)
+
+    def _synthetic(self, content: list[Any], events: list[Event]) -> None:
+        texts = [
+            b["text"]
+            for b in content
+            if isinstance(b, dict) and isinstance(b.get("text"), str) and b["text"].strip()
+        ]
+        if texts:
+            events.append(
+                ErrorOccurred(
+                    session_id=self.session_id,
+                    where="agent",
+                    message=summarize("\n".join(texts), 2000),
+                )
+            )
+
+    def _api_retry(self, data: dict[str, Any], events: list[Event]) -> None:
+        status = data.get("error_status")
+        error = data.get("error")
+        attempt, most = as_count(data.get("attempt")), as_count(data.get("max_retries"))
+        parts = [f"API error {status}" if isinstance(status, int) else "API error"]
+        if isinstance(error, str) and error.strip():
+            parts.append(f"({summarize(error, 200)})")
+        if attempt is not None:
+            parts.append(f"; retry {attempt}" + (f" of {most}" if most is not None else ""))
+        events.append(
+            ErrorOccurred(session_id=self.session_id, where="agent api", message=" ".join(parts))
+        )
+
+    def _tool_results(self, data: dict[str, Any], events: list[Event]) -> None:
+        message = data.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            return
+        for block in content:
+            if not (
+                isinstance(block, dict)
+                and block.get("type") == "tool_result"
+                and block.get("is_error") is True
+            ):
+                continue
+            said = _result_text(block.get("content"))
+            if _DENIED.search(said):
+                self._denied(block.get("tool_use_id"), None, None, said, events)
+
+    def _denied(
+        self, tool_use_id: Any, name: Any, tool_input: Any, reason: str, events: list[Event]
+    ) -> None:
+        tool_use_id = tool_use_id if isinstance(tool_use_id, str) and tool_use_id else None
+        if tool_use_id is not None:
+            if tool_use_id in self._denied_ids:
+                return
+            self._denied_ids.add(tool_use_id)
+            known_name, known_input = self._tool_inputs.get(tool_use_id, (None, None))
+            name = name if isinstance(name, str) and name else known_name
+            tool_input = tool_input if tool_input is not None else known_input
+        events.append(
+            ToolDenied(
+                session_id=self.session_id,
+                name=name if isinstance(name, str) and name else "unknown",
+                tool_use_id=tool_use_id,
+                summary=tool_summary(tool_input),
+                reason=summarize(reason, 500),
+            )
+        )
 
     def _tool_use(self, block: dict[str, Any], events: list[Event]) -> None:
         name = block.get("name")
@@ -244,6 +372,8 @@ class ClaudeStreamParser:
             return
         else:
             self._tool_ids.add(tool_use_id)
+            if len(self._tool_inputs) < 10_000:
+                self._tool_inputs[tool_use_id] = (str(name), block.get("input"))
         events.append(
             ToolUsed(
                 session_id=self.session_id,
@@ -253,9 +383,9 @@ class ClaudeStreamParser:
             )
         )
 
-    def _flush(self, events: list[Event]) -> None:
+    def _flush(self, events: list[Event], *, keep_id: bool = False) -> None:
         message_id, texts = self._pending_id, self._pending_texts
-        self._pending_id, self._pending_texts = None, []
+        self._pending_id, self._pending_texts = (message_id if keep_id else None), []
         if not texts:
             return
         text = "\n\n".join(texts)
@@ -266,6 +396,16 @@ class ClaudeStreamParser:
     def _on_result(self, data: dict[str, Any], events: list[Event]) -> None:
         self._flush(events)
         self._result = data
+        denials = data.get("permission_denials")
+        for denial in denials if isinstance(denials, list) else []:
+            if isinstance(denial, dict):
+                self._denied(
+                    denial.get("tool_use_id"),
+                    denial.get("tool_name"),
+                    denial.get("tool_input"),
+                    "refused by the permissions the agent runs with",
+                    events,
+                )
         outcome = self._outcome_of(data)
         if not self._identified and outcome.success:
             self._identify(data.get("session_id"), events)
@@ -284,10 +424,20 @@ class ClaudeStreamParser:
             if total is not None:
                 break
         input_tokens, output_tokens = _tokens(data.get("usage"))
+        running = None
+        if total is not None:
+            running = {"usd": total}
+            before = self._running_usd.get(self._agent_session or "")
+            if before is not None and total >= before - _EPSILON:
+                total = max(0.0, total - before)  # a resumed session's total counts it all
+            if self._agent_session:
+                self._running_usd[self._agent_session] = running["usd"]
         cost = self.report_cost(
             total_usd=total, input_tokens=input_tokens, output_tokens=output_tokens
         )
         if cost is not None:
+            if running is not None:
+                cost = cost.model_copy(update={"running_usage": running})
             events.append(cost)
 
     def _repeats_last(self, text: str) -> bool:
@@ -305,13 +455,32 @@ class ClaudeStreamParser:
         if not failed:
             return AgentOutcome(success=True, result=text, reported=True)
         error = text or subtype or f"{self.agent} reported an error"
+        status = data.get("api_error_status")
+        by_status = retryable_status(status)
+        if by_status is not None and str(status) not in error:
+            error = f"{error} (API error {status})"
         return AgentOutcome(
             success=False,
             result=text,
             error=error,
-            retryable=looks_retryable(error) or looks_retryable(subtype),
+            retryable=(
+                by_status
+                if by_status is not None
+                else looks_retryable(error) or looks_retryable(subtype)
+            ),
             reported=True,
         )
+
+
+def _result_text(content: Any) -> str:
+    """The text of a ``tool_result``'s content: a string, or a list of text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str)
+        )
+    return ""
 
 
 def _tokens(usage: Any) -> tuple[int | None, int | None]:
@@ -326,27 +495,65 @@ def _tokens(usage: Any) -> tuple[int | None, int | None]:
     return (sum(known) if known else None), as_count(usage.get("output_tokens"))
 
 
+_HOME_FILE = ".claude.json"
+_MAX_USER_FILE = 1_000_000  # bytes of a user's settings or login copied into a session's home
+_KEY_SUFFIX = 20  # Claude Code remembers an approved API key by its last 20 characters
+
+
 class ClaudeCodeAgent:
     """Claude Code (``claude``), entry-point name ``claude-code``.
 
     Unattended: ``claude --print --output-format stream-json --verbose [--model M]
-    [--resume ID] [--dangerously-skip-permissions]`` with the prompt on standard input.
-    In a terminal (``request.terminal``): the interactive ``claude [--model M] [--resume ID]
-    [--dangerously-skip-permissions] PROMPT``; argv cannot read a file without a shell, so the
-    prompt text itself is the last argument (preceded by ``--`` when it starts with ``-``),
-    and prompts over :data:`~scopecraft.agents._common.MAX_ARGV_PROMPT_BYTES` are refused.
+    [--resume ID] <permissions>`` with the prompt on standard input. In a terminal
+    (``request.terminal``): the interactive ``claude [--model M] [--resume ID] <permissions>
+    PROMPT``; argv cannot read a file without a shell, so the prompt text itself is the last
+    argument (preceded by ``--`` when it starts with ``-``), and prompts over
+    :data:`~scopecraft.agents._common.MAX_ARGV_PROMPT_BYTES` are refused.
+
+    Permissions (``request.permissions``): ``read-only`` is ``--permission-mode plan`` (read
+    and answer, change nothing); ``edit`` is ``--permission-mode acceptEdits`` with
+    ``--allowedTools`` for ``allowed_tools`` (by default the session's own MCP server); ``full``
+    is ``--dangerously-skip-permissions``, with ``IS_SANDBOX=1`` in a container (Claude Code
+    refuses to skip permissions as root without it) and never on the host.
+
     With ``state_dir``, ``CLAUDE_CONFIG_DIR`` points there, so the session's transcripts
-    (what ``--resume`` reads) live in the session's own folder; credentials then come from
-    ``ANTHROPIC_API_KEY`` or ``CLAUDE_CODE_OAUTH_TOKEN``.
+    (what ``--resume`` reads) live in the session's own folder; :meth:`prepare_home` makes it
+    ready before each attempt (onboarding done, the API key approved, the worktree trusted,
+    the user's settings and login copied). Credentials come from ``ANTHROPIC_API_KEY`` or
+    ``CLAUDE_CODE_OAUTH_TOKEN``; ``ANTHROPIC_BASE_URL`` and the switches that turn the CLI's
+    telemetry and updates off are passed on when set.
 
     Args:
         executable: The command to run (a name on ``PATH`` or a path).
+        allowed_tools: Tools allowed without asking at the ``edit`` level, in Claude Code's
+            rule syntax (``mcp__<server>`` for all tools of an MCP server, ``Bash(npm test)``).
+        user_home: The user's Claude Code folder whose ``settings.json`` and
+            ``.credentials.json`` are copied into each session's (default: the engine's
+            ``CLAUDE_CONFIG_DIR``, else ``~/.claude``).
+
+    Raises:
+        ConfigError: the executable or an allowed tool is malformed.
     """
 
-    def __init__(self, *, executable: str = "claude") -> None:
+    def __init__(
+        self,
+        *,
+        executable: str = "claude",
+        allowed_tools: tuple[str, ...] | list[str] = ("mcp__scopecraft",),
+        user_home: str | os.PathLike[str] | None = None,
+    ) -> None:
         if not executable or executable.startswith("-"):
             raise ConfigError(f"claude-code: invalid executable {executable!r}")
         self._executable = executable
+        tools = tuple(allowed_tools)
+        for tool in tools:
+            if not isinstance(tool, str) or not _TOOL_RULE.fullmatch(tool):
+                raise ConfigError(
+                    f"claude-code: invalid allowed tool {tool!r}: a tool name, optionally "
+                    "with a rule in parentheses, such as mcp__scopecraft or Bash(npm test)"
+                )
+        self._allowed_tools = tools
+        self._user_home = Path(user_home) if user_home is not None else None
 
     @property
     def name(self) -> str:
@@ -357,6 +564,12 @@ class ClaudeCodeAgent:
     def secret_env(self) -> tuple[str, ...]:
         """``ANTHROPIC_API_KEY`` and ``CLAUDE_CODE_OAUTH_TOKEN``."""
         return ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
+
+    @property
+    def forward_env(self) -> tuple[str, ...]:
+        """Non-secret variables passed on when set: the API's base URL and model, and the
+        switches for telemetry, updates and error reporting."""
+        return _FORWARD_ENV
 
     @property
     def can_resume(self) -> bool:
@@ -374,9 +587,17 @@ class ClaudeCodeAgent:
             options += ["--model", validate_model(request.model)]
         if request.resume_id is not None:
             options += ["--resume", validate_resume_id(request.resume_id)]
-        if request.dangerous:
-            options.append("--dangerously-skip-permissions")
         env = {"CLAUDE_CONFIG_DIR": request.state_dir} if request.state_dir else {}
+        if request.permissions is Permissions.FULL:
+            options.append("--dangerously-skip-permissions")
+            if request.in_container:
+                env["IS_SANDBOX"] = "1"
+        elif request.permissions is Permissions.EDIT:
+            options += ["--permission-mode", "acceptEdits"]
+            # One element per rule with "=": a variadic option would swallow the prompt.
+            options += [f"--allowedTools={tool}" for tool in self._allowed_tools]
+        else:
+            options += ["--permission-mode", "plan"]
         if request.terminal:
             if request.hooks_file:
                 # Stop, Notification and SessionEnd hooks append to a file the engine watches:
@@ -397,6 +618,78 @@ class ClaudeCodeAgent:
         )
         return AgentCommand(argv=argv, stdin=encode_prompt(request.prompt), env=env)
 
+    def prepare_home(self, home: Path, request: AgentRequest, env: Mapping[str, str]) -> None:
+        """Make the session's ``CLAUDE_CONFIG_DIR`` (``home``, on the engine's machine) ready
+        for an attempt, so that neither form of the CLI stops at a first-run question.
+
+        ``.claude.json`` gets onboarding done, the API key of ``env`` approved (Claude Code
+        remembers it by its last 20 characters, in this private folder only), the worktree
+        (``request.workdir``) trusted, and, for ``full``, the skip-permissions warning
+        accepted; what the agent itself stored there (its projects, its history) is kept. The
+        user's ``settings.json`` and ``.credentials.json`` (a subscription login) are copied,
+        never linked, when they exist. Every file is private (0600).
+        """
+        state = _read_json_object(home / _HOME_FILE)
+        state["hasCompletedOnboarding"] = True
+        state.setdefault("numStartups", 1)
+        key = env.get("ANTHROPIC_API_KEY", "")
+        if key:
+            responses = state.get("customApiKeyResponses")
+            if not isinstance(responses, dict):
+                responses = {}
+            approved = [k for k in responses.get("approved") or [] if isinstance(k, str)]
+            if key[-_KEY_SUFFIX:] not in approved:
+                approved.append(key[-_KEY_SUFFIX:])
+            rejected = [
+                k
+                for k in responses.get("rejected") or []
+                if isinstance(k, str) and k != key[-_KEY_SUFFIX:]
+            ]
+            state["customApiKeyResponses"] = {"approved": approved, "rejected": rejected}
+        projects = state.get("projects")
+        if not isinstance(projects, dict):
+            projects = {}
+        project = projects.get(request.workdir)
+        if not isinstance(project, dict):
+            project = {}
+        project.update(hasTrustDialogAccepted=True, hasCompletedProjectOnboarding=True)
+        projects[request.workdir] = project
+        state["projects"] = projects
+        if request.permissions is Permissions.FULL:
+            state["bypassPermissionsModeAccepted"] = True
+        write_private(home / _HOME_FILE, json.dumps(state, indent=2).encode())
+        user = self._user_home or Path(
+            os.environ.get("CLAUDE_CONFIG_DIR") or Path.home() / ".claude"
+        )
+        for name in ("settings.json", ".credentials.json"):
+            copy_user_file(user / name, home / name, limit=_MAX_USER_FILE)
+
     def parser(self, session_id: str) -> ClaudeStreamParser:
         """Return a fresh :class:`ClaudeStreamParser` for one attempt."""
         return ClaudeStreamParser(session_id, agent=self.name)
+
+
+_TOOL_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}(?:\([^()\x00-\x1f]{0,500}\))?")
+_FORWARD_ENV = (
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_MODEL",
+    "ANTHROPIC_SMALL_FAST_MODEL",
+    "DISABLE_TELEMETRY",
+    "DISABLE_AUTOUPDATER",
+    "DISABLE_ERROR_REPORTING",
+    "DISABLE_BUG_COMMAND",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+)
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path`` (the agent may have written it: bounded, never through a
+    link), or an empty one when it is missing, too big or not one."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(_MAX_USER_FILE + 1)
+        data = json.loads(raw) if len(raw) <= _MAX_USER_FILE else None
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return data if isinstance(data, dict) else {}

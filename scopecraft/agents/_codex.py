@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from scopecraft._errors import ConfigError
 from scopecraft._events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
-from scopecraft._models import LogStream
+from scopecraft._models import LogStream, Permissions
 
 from ._common import (
+    StderrTail,
     as_count,
     check_argv_prompt,
+    copy_user_file,
     encode_prompt,
     events_from_json_line,
     looks_retryable,
@@ -24,6 +29,7 @@ from ._common import (
     summarize,
     validate_model,
     validate_resume_id,
+    write_private,
 )
 from ._protocol import AgentCommand, AgentOutcome, AgentRequest
 
@@ -81,6 +87,8 @@ expensive current entry (``gpt-5.5``), so an unknown model is not under-counted.
 pass ``prices=`` to :class:`CodexAgent` to correct or extend them.
 """
 
+_MAX_USER_FILE = 1_000_000  # bytes of a user's config or login copied into a session's home
+
 _DATED_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -109,6 +117,9 @@ def _as_price(value: CodexPrice | tuple[float, float, float] | Any, model: str) 
     )
 
 
+_USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens")
+
+
 class CodexExecParser:
     """Reads ``codex exec --json`` lines into events.
 
@@ -116,9 +127,17 @@ class CodexExecParser:
     ``agent_message`` item is a message; a ``command_execution`` item is the tool ``shell``
     (summary: the command; emitted when it starts, once), a ``file_change`` item the tool
     ``edit`` (summary: the paths), an ``mcp_tool_call`` the tool ``mcp__<server>__<tool>``,
-    a ``web_search`` the tool ``web_search``; ``turn.completed``'s ``usage`` is priced from
-    the table and reported as cost; ``turn.failed`` and ``error`` make the run a failure,
-    unless a later turn completed (an ``error`` can announce a retry that then succeeds).
+    a ``web_search`` the tool ``web_search``; ``turn.completed``'s ``usage`` is the thread's
+    running total (a resumed thread counts its earlier turns again), so what it adds to the
+    last total known for the thread is priced from the table and reported as cost, with the
+    new total as ``running_usage``; ``turn.failed`` and ``error`` make the run a failure,
+    unless a later turn completed (an ``error`` can announce a retry that then succeeds);
+    without a failure or a completed turn the exit code decides, and the last lines of
+    standard error say why.
+
+    :meth:`resume_from` tells the parser what the session stored before it started (earlier
+    attempts, or this one before the engine restarted), so a resumed thread's earlier turns are
+    never billed twice.
 
     Args:
         session_id: The scopecraft session the events belong to.
@@ -138,11 +157,27 @@ class CodexExecParser:
         self._failure: str | None = None
         self._turn_failed = False
         self._outcome: AgentOutcome | None = None
+        self._stderr = StderrTail()
+        self._thread: str | None = None
+        self._running: dict[str, dict[str, int]] = {}  # thread id -> its last running total
+
+    def resume_from(self, history: Sequence[Event]) -> None:
+        """Learn, from the session's earlier events in order, each thread's last running total
+        and which thread this attempt continues (the last one identified)."""
+        thread: str | None = None
+        for event in history:
+            if isinstance(event, AgentSessionIdentified):
+                thread = event.agent_session_id
+            elif isinstance(event, CostReported) and event.running_usage and thread:
+                self._running[thread] = {k: int(v) for k, v in event.running_usage.items()}
+        self._thread = thread
 
     def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
         """Read one line of output and return the events it makes. Never raises."""
         if self._outcome is not None:
             return []
+        if stream == "stderr":
+            self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
@@ -159,7 +194,7 @@ class CodexExecParser:
             elif self._completed:
                 self._outcome = AgentOutcome(success=True, result=self._last_message, reported=True)
             else:
-                self._outcome = outcome_from_exit(exit_code, self.agent)
+                self._outcome = outcome_from_exit(exit_code, self.agent, self._stderr)
         return [], self._outcome
 
     def _handle(self, data: dict[str, Any], events: list[Event]) -> None:
@@ -168,6 +203,7 @@ class CodexExecParser:
             thread_id = data.get("thread_id")
             if not self._identified and isinstance(thread_id, str) and thread_id:
                 self._identified = True
+                self._thread = thread_id
                 events.append(
                     AgentSessionIdentified(session_id=self.session_id, agent_session_id=thread_id)
                 )
@@ -228,20 +264,28 @@ class CodexExecParser:
             self._failure = None
         if not isinstance(usage, dict):
             return
-        input_tokens = as_count(usage.get("input_tokens"))
-        cached = as_count(usage.get("cached_input_tokens"))
-        output_tokens = as_count(usage.get("output_tokens"))
-        if input_tokens is None and output_tokens is None:
+        counts = {key: as_count(usage.get(key)) for key in _USAGE_KEYS}
+        if counts["input_tokens"] is None and counts["output_tokens"] is None:
             return
-        usd = self._price.cost(input_tokens or 0, cached or 0, output_tokens or 0)
+        total = {key: value or 0 for key, value in counts.items()}
+        last = self._running.get(self._thread or "", {})
+        if any(total[key] < last.get(key, 0) for key in _USAGE_KEYS):
+            last = {}  # a smaller running total: a new count, not the old one's continuation
+        added = {key: total[key] - last.get(key, 0) for key in _USAGE_KEYS}
+        if self._thread is not None:
+            self._running[self._thread] = total
+        usd = self._price.cost(
+            added["input_tokens"], added["cached_input_tokens"], added["output_tokens"]
+        )
         self._total_usd += usd
         events.append(
             CostReported(
                 session_id=self.session_id,
                 usd=usd,
                 total_usd=self._total_usd,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
+                input_tokens=added["input_tokens"],
+                output_tokens=added["output_tokens"],
+                running_usage=dict(total),
             )
         )
 
@@ -257,8 +301,19 @@ class CodexAgent:
     [--skip-git-repo-check] -`` with the prompt on standard input (``-`` tells Codex to read
     it there); to continue, ``codex exec ... resume <thread id> -``, the ``exec`` options
     before ``resume`` (the ``resume`` subcommand refuses several of them after it). In a
-    terminal: the interactive ``codex [--model M] [--dangerously-...] PROMPT`` or
-    ``codex resume <id> ... PROMPT``. With ``state_dir``, ``CODEX_HOME`` points there.
+    terminal: the interactive ``codex [--model M] <permissions> PROMPT`` or
+    ``codex resume <id> ... PROMPT``.
+
+    Permissions (``request.permissions``): ``read-only`` is ``--sandbox read-only``; ``edit``
+    is ``--sandbox workspace-write`` on the host (Codex's own sandbox lets it change the
+    worktree and nothing else) and, in a container, which is the sandbox already and where
+    Codex's cannot nest, ``--dangerously-bypass-approvals-and-sandbox``, as is ``full``.
+    Unattended runs never ask (``exec`` has no one to ask); in a terminal ``edit`` asks
+    ``on-request``.
+
+    With ``state_dir``, ``CODEX_HOME`` points there, and :meth:`prepare_home` copies the user's
+    ``config.toml`` (the model provider, its base URL) and ``auth.json`` (the login) into it
+    before each attempt and trusts the worktree; ``OPENAI_BASE_URL`` is passed on when set.
 
     Codex reports tokens, not dollars: each ``turn.completed`` is priced from a table of USD
     per million tokens (:data:`DEFAULT_CODEX_PRICES`, updated by ``prices``).
@@ -272,6 +327,8 @@ class CodexAgent:
         skip_git_repo_check: Pass ``--skip-git-repo-check``; ``None`` does so only in a
             container, where a worktree's ``.git`` file points at a path of the host.
         executable: The command to run (a name on ``PATH`` or a path).
+        user_home: The user's Codex folder whose ``config.toml`` and ``auth.json`` are copied
+            into each session's (default: the engine's ``CODEX_HOME``, else ``~/.codex``).
 
     Raises:
         ConfigError: a price or the default model is malformed.
@@ -284,6 +341,7 @@ class CodexAgent:
         default_model: str | None = None,
         skip_git_repo_check: bool | None = None,
         executable: str = "codex",
+        user_home: str | os.PathLike[str] | None = None,
     ) -> None:
         if not executable or executable.startswith("-"):
             raise ConfigError(f"codex: invalid executable {executable!r}")
@@ -299,6 +357,7 @@ class CodexAgent:
         self._default_model = default_model
         self._skip_git_repo_check = skip_git_repo_check
         self._executable = executable
+        self._user_home = Path(user_home) if user_home is not None else None
 
     @property
     def name(self) -> str:
@@ -309,6 +368,11 @@ class CodexAgent:
     def secret_env(self) -> tuple[str, ...]:
         """``OPENAI_API_KEY``."""
         return ("OPENAI_API_KEY",)
+
+    @property
+    def forward_env(self) -> tuple[str, ...]:
+        """Non-secret variables passed on when set: ``OPENAI_BASE_URL``."""
+        return ("OPENAI_BASE_URL",)
 
     @property
     def can_resume(self) -> bool:
@@ -334,8 +398,15 @@ class CodexAgent:
         options: list[str] = []
         if model:
             options += ["--model", validate_model(model)]
-        if request.dangerous:
+        level = request.permissions
+        if level is Permissions.FULL or (level is Permissions.EDIT and request.in_container):
             options.append("--dangerously-bypass-approvals-and-sandbox")
+        elif level is Permissions.EDIT:
+            options += ["--sandbox", "workspace-write"]
+            if request.terminal:
+                options += ["--ask-for-approval", "on-request"]
+        else:
+            options += ["--sandbox", "read-only"]
         resume = (
             ["resume", validate_resume_id(request.resume_id)]
             if request.resume_id is not None
@@ -352,6 +423,29 @@ class CodexAgent:
             options.append("--skip-git-repo-check")
         argv = (self._executable, "exec", "--json", *options, *resume, "-")
         return AgentCommand(argv=argv, stdin=encode_prompt(request.prompt), env=env)
+
+    def prepare_home(self, home: Path, request: AgentRequest, env: Mapping[str, str]) -> None:
+        """Make the session's ``CODEX_HOME`` (``home``, on the engine's machine) ready for an
+        attempt: the user's ``config.toml`` and ``auth.json`` copied in (never linked; private,
+        0600) from ``user_home``, the worktree (``request.workdir``) trusted in the copy, so
+        Codex reaches the user's model provider with the user's login and asks nothing. What
+        Codex keeps there itself (its sessions, what ``resume`` reads) stays.
+        """
+        user = self._user_home or Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+        try:
+            with (user / "config.toml").open("rb") as handle:
+                config = handle.read(_MAX_USER_FILE + 1)
+        except OSError:
+            config = b""
+        if len(config) > _MAX_USER_FILE:
+            log.warning("not copying config.toml into the session: over %d bytes", _MAX_USER_FILE)
+            config = b""
+        text = config.decode("utf-8", "replace")
+        table = f"[projects.{json.dumps(request.workdir)}]"
+        if table not in text:
+            text = f'{text.rstrip()}\n\n{table}\ntrust_level = "trusted"\n'.lstrip()
+        write_private(home / "config.toml", text.encode())
+        copy_user_file(user / "auth.json", home / "auth.json", limit=_MAX_USER_FILE)
 
     def parser(self, session_id: str, *, model: str | None = None) -> CodexExecParser:
         """Return a fresh parser for one attempt.

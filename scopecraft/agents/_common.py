@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
 import math
+import os
 import re
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from scopecraft._errors import AgentError
@@ -19,18 +24,24 @@ __all__ = [
     "MAX_ARGV_PROMPT_BYTES",
     "SUMMARY_LIMIT",
     "ExitCodeParser",
+    "StderrTail",
     "as_count",
     "as_usd",
     "check_argv_prompt",
+    "copy_user_file",
     "encode_prompt",
     "events_from_json_line",
     "looks_retryable",
     "outcome_from_exit",
     "prompt_tail",
+    "retryable_status",
     "summarize",
     "validate_model",
     "validate_resume_id",
+    "write_private",
 ]
+
+log = logging.getLogger("scopecraft.agents")
 
 SUMMARY_LIMIT = 200
 """Longest tool summary kept in a ``tool_used`` event, in characters."""
@@ -46,7 +57,7 @@ _RETRYABLE = re.compile(
     r"overloaded|rate[ _-]?limit|too many requests|\b529\b|\b429\b"
     r"|\b(?:api error|status(?: code)?|http)[: ]*5\d\d\b"
     r"|internal server error|bad gateway|service unavailable|gateway time-?out"
-    r"|stream disconnected|connection reset",
+    r"|stream disconnected|connection reset|experiencing high demand",
     re.IGNORECASE,
 )
 
@@ -151,15 +162,54 @@ def as_count(value: Any) -> int | None:
     return value
 
 
-def outcome_from_exit(exit_code: int | None, agent: str) -> AgentOutcome:
-    """The outcome of a run whose output held no final result: the exit code decides."""
+def outcome_from_exit(
+    exit_code: int | None, agent: str, stderr: StderrTail | None = None
+) -> AgentOutcome:
+    """The outcome of a run whose output held no final result: the exit code decides, and the
+    last lines the agent wrote on standard error say why."""
     if exit_code == 0:
         return AgentOutcome(success=True, reported=False)
     if exit_code is None:
         error = f"{agent} ended without a final result and its exit code is unknown"
     else:
         error = f"{agent} exited with code {exit_code} without a final result"
-    return AgentOutcome(success=False, error=error, reported=False)
+    said = stderr.text() if stderr is not None else ""
+    if said:
+        error = f"{error}: {said}"
+    return AgentOutcome(success=False, error=error, reported=False, retryable=looks_retryable(said))
+
+
+def retryable_status(status: Any) -> bool | None:
+    """Whether an HTTP status an agent reports of its API is worth a retry: ``True`` for 408,
+    409, 429 and the 5xx (529 included), ``False`` for the other 4xx (401, 403, 400, ...: the
+    caller's fault, the same again next time), ``None`` when it is no status."""
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        return None
+    return status >= 500 or status in (408, 409, 429)
+
+
+class StderrTail:
+    """The last lines an agent wrote on standard error, bounded in count and length, for the
+    failure reason of a run that ended without a result of its own.
+
+    Args:
+        lines: How many lines to keep.
+        width: The longest line kept, in characters.
+    """
+
+    def __init__(self, lines: int = 5, width: int = 300) -> None:
+        self._lines: collections.deque[str] = collections.deque(maxlen=lines)
+        self._width = width
+
+    def add(self, line: str) -> None:
+        """Keep ``line`` when it says anything."""
+        text = " ".join(line.split())
+        if text:
+            self._lines.append(summarize(text, self._width))
+
+    def text(self) -> str:
+        """The kept lines, joined by `` | ``; empty when there were none."""
+        return " | ".join(self._lines)
 
 
 class ExitCodeParser:
@@ -171,18 +221,61 @@ class ExitCodeParser:
 
     def __init__(self, agent: str) -> None:
         self._agent = agent
+        self._stderr = StderrTail()
 
     def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
         """Read one line; never an event (the engine keeps it as a log line)."""
+        if stream == "stderr":
+            self._stderr.add(line)
         return []
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
-        """Return no events and an outcome from ``exit_code`` (``0`` is success)."""
+        """Return no events and an outcome from ``exit_code`` (``0`` is success); a failure's
+        error ends with the last lines of standard error."""
         if exit_code is not None and exit_code != 0:
-            return [], AgentOutcome(
-                success=False, error=f"{self._agent} exited with code {exit_code}"
-            )
-        return [], outcome_from_exit(exit_code, self._agent)
+            said = self._stderr.text()
+            error = f"{self._agent} exited with code {exit_code}" + (f": {said}" if said else "")
+            return [], AgentOutcome(success=False, error=error)
+        return [], outcome_from_exit(exit_code, self._agent, self._stderr)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` as a private file (0600), atomically: a new file beside it
+    replaces the old entry, so a symlink an agent left at ``path`` is replaced, never
+    followed.
+
+    Raises:
+        OSError: the folder cannot be written.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+
+
+def copy_user_file(source: Path, target: Path, *, limit: int) -> bool:
+    """Copy the user's file ``source`` into a session's home as ``target`` (private, never a
+    link); a missing, unreadable or oversized source copies nothing.
+
+    Returns:
+        True when it was copied.
+    """
+    try:
+        with source.open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError:
+        return False
+    if len(data) > limit:
+        log.warning("not copying %s into the session: over %d bytes", source.name, limit)
+        return False
+    write_private(target, data)
+    return True
 
 
 def events_from_json_line(

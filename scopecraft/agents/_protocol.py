@@ -115,6 +115,12 @@ class AgentAdapter(Protocol):
     """Builds an agent's command line and parses its output.
 
     Implementations must pass :func:`scopecraft.testing.contracts.agents.AgentContract`.
+
+    Optional members, used when present: ``forward_env`` (a tuple of non-secret variables to
+    pass on when set, such as a base URL); ``prepare_home(home, request, env)`` (make the
+    agent's per-session state folder ready before each attempt, on the engine's machine); and,
+    on a parser, ``resume_from(events)`` (the session's earlier ``agent_session_identified``
+    and ``cost_reported`` events, for agents whose reports are running totals).
     """
 
     @property

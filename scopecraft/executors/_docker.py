@@ -236,6 +236,12 @@ class DockerExecutor:
         uid, gid = self._user_for(spec.workdir)
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         give_to(spec.state_dir, uid, gid, mode=0o777)
+        if os.geteuid() == 0:
+            # What the agent adapter prepared there (its config, the user's copied login)
+            # becomes the agent's own; as another user it stays private to the engine's.
+            for entry in spec.state_dir.iterdir():
+                if entry.is_file() and not entry.is_symlink():
+                    os.chown(entry, uid, gid, follow_symlinks=False)
         io_dir = prepare_spool(spec.run_dir, spec.stdin, uid, gid)
         api = self._api()
         body = self._container_body(api, spec, uid, gid, io_dir)

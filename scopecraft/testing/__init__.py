@@ -8,7 +8,8 @@
   :class:`TokenUsage`, or a forced :class:`ApiError`), recording every :class:`RecordedRequest`;
   :func:`run_offline` runs a real agent CLI against one in a network namespace that holds only
   loopback (:func:`offline_problem` says why it cannot here), with the recipes
-  :func:`claude_code_offline_env` and :func:`codex_offline_config`.
+  :func:`claude_code_offline_env` and :func:`codex_offline_config`; :func:`serve_in_namespace`
+  runs a server in a container's loopback-only network namespace, for agents in containers.
 * :mod:`scopecraft.testing.contracts`: one contract suite per protocol, to subclass in your
   own tests with a fixture that provides your implementation.
 """
@@ -27,11 +28,13 @@ if TYPE_CHECKING:
     from ._model_turns import ApiError, ModelTurn, RecordedRequest, TextPart, TokenUsage, ToolCall
     from ._offline import (
         QUIET_CLAUDE_CODE_ENV,
+        NamespaceServer,
         OfflineRun,
         claude_code_offline_env,
         codex_offline_config,
         offline_problem,
         run_offline,
+        serve_in_namespace,
     )
     from ._openai_server import OpenAIResponsesServer
 
@@ -42,6 +45,7 @@ __all__ = [
     "FakeAgent",
     "MemoryStorage",
     "ModelTurn",
+    "NamespaceServer",
     "OfflineRun",
     "OpenAIResponsesServer",
     "RecordedRequest",
@@ -55,6 +59,7 @@ __all__ = [
     "fake_agent_script",
     "offline_problem",
     "run_offline",
+    "serve_in_namespace",
 ]
 
 _LAZY = {
@@ -64,6 +69,7 @@ _LAZY = {
     "FakeAgent": "._fake_agent",
     "MemoryStorage": "._memory_storage",
     "ModelTurn": "._model_turns",
+    "NamespaceServer": "._offline",
     "OfflineRun": "._offline",
     "OpenAIResponsesServer": "._openai_server",
     "RecordedRequest": "._model_turns",
@@ -77,6 +83,7 @@ _LAZY = {
     "fake_agent_script": "._fake_agent",
     "offline_problem": "._offline",
     "run_offline": "._offline",
+    "serve_in_namespace": "._offline",
 }
 
 

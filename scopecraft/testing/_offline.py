@@ -274,6 +274,134 @@ def run_offline(
     )
 
 
+class NamespaceServer:
+    """A scripted model server running inside another process's network namespace (a Docker
+    container started with ``network_mode="none"``, whose loopback is then the only address
+    the server and the container's agent share): see :func:`serve_in_namespace`.
+
+    Attributes:
+        requests: Every request the server received, once it has stopped.
+        model_requests: The requests that took (or asked for) a turn.
+        unscripted: Model requests that came after the script ran out.
+        remaining: Turns never taken.
+        interfaces: The network interfaces of the namespace (only ``lo``).
+    """
+
+    def __init__(self, server: ScriptedModelServer, pid: int) -> None:
+        self._server = server
+        self._pid = pid
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self.requests: tuple[RecordedRequest, ...] = ()
+        self.model_requests: tuple[RecordedRequest, ...] = ()
+        self.unscripted = 0
+        self.remaining = 0
+        self.interfaces: tuple[str, ...] = ()
+
+    def __enter__(self) -> NamespaceServer:
+        spec_server = self._server.spec()
+        if not spec_server["port"]:
+            raise ValueError("give the server a fixed port")
+        self._scratch = tempfile.TemporaryDirectory(prefix="sc-netns-")
+        scratch = Path(self._scratch.name)
+        spec = scratch / "spec.json"
+        spec.write_text(json.dumps({"server": spec_server, "ready": str(scratch / "ready")}))
+        nsenter = shutil.which("nsenter") or "nsenter"
+        self._proc = subprocess.Popen(
+            [
+                nsenter,
+                f"--net=/proc/{self._pid}/ns/net",
+                "--",
+                sys.executable,
+                "-m",
+                "scopecraft.testing._offline",
+                "--serve",
+                str(spec),
+                str(scratch / "result.json"),
+            ],
+            stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while not (scratch / "ready").exists():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                error = self._proc.stderr.read() if self._proc.stderr else b""
+                self._proc.kill()
+                raise RuntimeError(
+                    "the model server did not start in the namespace: "
+                    + error.decode(errors="replace")[-3000:]
+                )
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        proc, scratch = self._proc, self._scratch
+        if proc is None or scratch is None:
+            return
+        try:
+            with contextlib.suppress(subprocess.TimeoutExpired, BrokenPipeError):
+                proc.communicate(timeout=30)
+            result_path = Path(scratch.name, "result.json")
+            if result_path.exists():
+                result = json.loads(result_path.read_text())
+                self.requests = tuple(RecordedRequest.from_json(r) for r in result["requests"])
+                endpoint = type(self._server).model_endpoint
+                self.model_requests = tuple(
+                    r
+                    for r in self.requests
+                    if r.method == "POST" and r.path.split("?", 1)[0] == endpoint
+                )
+                self.unscripted = int(result["unscripted"])
+                self.remaining = int(result["remaining"])
+                self.interfaces = tuple(result["interfaces"])
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            scratch.cleanup()
+            self._proc = self._scratch = None
+
+
+def serve_in_namespace(server: ScriptedModelServer, pid: int) -> NamespaceServer:
+    """Run ``server`` inside the network namespace of process ``pid`` (``nsenter --net``), as
+    a context manager: entered, the server answers on that namespace's loopback; left, it stops
+    and what it received is on the returned object.
+
+    For a Docker agent: start a holder container with ``network_mode="none"`` (only loopback),
+    serve in its namespace (its ``State.Pid``), and run the agent's container with
+    ``network_mode="container:<holder>"``: the agent reaches the server and nothing else.
+
+    Raises:
+        ValueError: the server's port is 0.
+        RuntimeError: the server could not start there, or the namespace holds an interface
+            other than loopback (the child refuses to serve where anything else is reachable).
+    """
+    return NamespaceServer(server, pid)
+
+
+def _serve(spec_path: str, result_path: str) -> None:
+    """The child of :class:`NamespaceServer`: serve until standard input closes."""
+    spec = json.loads(Path(spec_path).read_text())
+    interfaces = sorted(name for _, name in socket.if_nameindex())
+    if interfaces != ["lo"]:
+        sys.exit(f"refusing to serve: the namespace has interfaces {interfaces}, not only lo")
+    _bring_loopback_up()
+    server = ScriptedModelServer.from_spec(spec["server"])
+    with server:
+        Path(spec["ready"]).write_text("ready")
+        sys.stdin.buffer.read()
+    Path(result_path).write_text(
+        json.dumps(
+            {
+                "requests": [r.to_json() for r in server.requests],
+                "unscripted": len(server.unscripted),
+                "remaining": server.remaining,
+                "interfaces": interfaces,
+            }
+        )
+    )
+
+
 # -- the child, inside the namespace ----------------------------------------------------------
 
 _SIOCGIFFLAGS = 0x8913
@@ -337,7 +465,10 @@ def _child(spec_path: str, result_path: str) -> None:
     )
 
 
-if __name__ == "__main__":  # pragma: no cover - run inside the namespace by run_offline
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m scopecraft.testing._offline SPEC_JSON RESULT_JSON")
-    _child(sys.argv[1], sys.argv[2])
+if __name__ == "__main__":  # pragma: no cover - run inside a namespace by the functions above
+    if len(sys.argv) == 4 and sys.argv[1] == "--serve":
+        _serve(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3:
+        _child(sys.argv[1], sys.argv[2])
+    else:
+        sys.exit("usage: python -m scopecraft.testing._offline [--serve] SPEC_JSON RESULT_JSON")

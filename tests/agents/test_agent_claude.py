@@ -20,6 +20,8 @@ from scopecraft.agents._common import MAX_ARGV_PROMPT_BYTES
 
 SID = "5b2f6f3e-2d0c-4c1e-9a57-0c8e1f2a7d41"
 BASE = ("claude", "--print", "--output-format", "stream-json", "--verbose")
+EDIT = ("--permission-mode", "acceptEdits", "--allowedTools=mcp__scopecraft")
+"""What the default permission level, ``edit``, adds."""
 Transcript = Callable[[str], list[str]]
 
 
@@ -64,7 +66,7 @@ def result(**data: Any) -> str:
 def test_plain_run_reads_the_prompt_from_stdin() -> None:
     """Unattended, Claude runs in print mode with stream-json and gets the prompt on stdin."""
     command = ClaudeCodeAgent().command(request(prompt="fake: say hi\n"))
-    assert command.argv == BASE
+    assert command.argv == (*BASE, *EDIT)
     assert command.stdin == b"fake: say hi\n"
     assert dict(command.env) == {}
 
@@ -85,8 +87,7 @@ def test_argv_for_each_option_combination(
         expected += ["--model", model]
     if resume_id:
         expected += ["--resume", resume_id]
-    if dangerous:
-        expected.append("--dangerously-skip-permissions")
+    expected += ["--dangerously-skip-permissions"] if dangerous else EDIT
     assert command.argv == tuple(expected)
     assert ("--dangerously-skip-permissions" in command.argv) is dangerous
 
@@ -111,8 +112,7 @@ def test_terminal_runs_interactive_claude_with_the_prompt_as_argument(
     expected = ["claude", "--model", "opus"]
     if resume_id:
         expected += ["--resume", resume_id]
-    if dangerous:
-        expected.append("--dangerously-skip-permissions")
+    expected += ["--dangerously-skip-permissions"] if dangerous else EDIT
     assert command.argv == (*expected, "work on it")
     assert command.stdin is None
     assert "--print" not in command.argv
@@ -240,15 +240,20 @@ def test_total_cost_alone_is_read() -> None:
 
 def test_text_blocks_of_one_message_become_one_message() -> None:
     """Text blocks with the same message id are joined into one message, emitted when another
-    message id starts; tool uses are emitted at once."""
+    message id starts or a tool use follows (events keep the order the CLI wrote them in);
+    tool uses are emitted at once."""
     parser = ClaudeStreamParser("s")
     assert parser.feed(assistant("m1", text("first part"))) == []
+    assert parser.feed(assistant("m1", text("more of it"))) == []
     events = parser.feed(assistant("m1", tool("t1", "Bash", command="ls")))
-    assert [e.type for e in events] == ["tool_used"]
+    assert [(e.type, getattr(e, "text", None)) for e in events] == [
+        ("agent_message", "first part\n\nmore of it"),
+        ("tool_used", None),
+    ]
     assert parser.feed(assistant("m1", text("second part"))) == []
     events = parser.feed(assistant("m2", text("next")))
-    assert [(e.type, getattr(e, "text", None)) for e in events] == [
-        ("agent_message", "first part\n\nsecond part")
+    assert [(e.type, getattr(e, "text", None), getattr(e, "message_id", None)) for e in events] == [
+        ("agent_message", "second part", "m1")
     ]
     tail, _ = parser.finish(0)
     assert [e.text for e in tail if isinstance(e, AgentMessage)] == ["next"]

@@ -54,7 +54,7 @@ def usage_line(input_tokens: int, cached: int, output: int) -> str:
 def test_exec_reads_the_prompt_from_stdin() -> None:
     """Unattended, ``codex exec --json -`` reads the prompt from stdin."""
     command = CodexAgent().command(request(prompt="fix it"))
-    assert command.argv == ("codex", "exec", "--json", "-")
+    assert command.argv == ("codex", "exec", "--json", "--sandbox", "workspace-write", "-")
     assert command.stdin == b"fix it"
 
 
@@ -72,6 +72,8 @@ def test_argv_for_each_option_combination(
         expected += ["--model", model]
     if dangerous:
         expected.append("--dangerously-bypass-approvals-and-sandbox")
+    else:
+        expected += ["--sandbox", "workspace-write"]
     if resume_id:
         expected += ["resume", resume_id]
     expected.append("-")
@@ -103,7 +105,17 @@ def test_terminal_runs_interactive_codex() -> None:
     )
     assert fresh.stdin is None
     resumed = CodexAgent().command(request(terminal=True, resume_id=THREAD, prompt="-more"))
-    assert resumed.argv == ("codex", "resume", THREAD, "--", "-more")
+    assert resumed.argv == (
+        "codex",
+        "resume",
+        THREAD,
+        "--sandbox",
+        "workspace-write",
+        "--ask-for-approval",
+        "on-request",
+        "--",
+        "-more",
+    )
 
 
 def test_default_model_is_passed_and_state_dir_sets_codex_home() -> None:

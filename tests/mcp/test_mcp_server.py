@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from scopecraft import LogEntry, Session, Task
-from scopecraft.mcp import TOOLS, tool_definitions
+from scopecraft.mcp import TOOLS, portable_schema, tool_definitions
 
 EXPECTED_TOOLS = [
     "session_create",
@@ -31,6 +31,28 @@ EXPECTED_TOOLS = [
     "costs",
 ]
 LOCAL = {"executor": "local", "agent": "fake"}
+# The formats JSON Schema (draft 2020-12, section 7.3) defines; clients' validators know no other.
+JSON_SCHEMA_FORMATS = {
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+}
 
 
 @asynccontextmanager
@@ -164,9 +186,80 @@ async def test_scopecraft_mcp_command_serves_the_same_tools(
         assert (await _call(client, "queue_status")) == {"active": [], "queued": []}
 
 
+def _formats(schema: Any, where: str = "#") -> Iterator[tuple[str, Any]]:
+    """Every ``format`` value anywhere in ``schema``, with where it is."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "format" and not isinstance(value, dict):
+                yield where, value
+            yield from _formats(value, f"{where}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            yield from _formats(value, f"{where}/{index}")
+
+
 def test_schemas_are_the_models_schemas() -> None:
-    """Each tool's input and output schemas are its pydantic models' JSON schemas."""
+    """Each tool's input and output schemas are its pydantic models' JSON schemas, less the
+    formats JSON Schema does not define."""
     for spec, tool in zip(TOOLS, tool_definitions(), strict=True):
         assert tool.name == spec.name
-        assert tool.input_schema == spec.input_model.model_json_schema()
-        assert tool.output_schema == spec.output_model.model_json_schema(mode="serialization")
+        assert tool.input_schema == portable_schema(spec.input_model.model_json_schema())
+        assert tool.output_schema == portable_schema(
+            spec.output_model.model_json_schema(mode="serialization")
+        )
+    task_list = next(t for t in tool_definitions() if t.name == "task_list")
+    assert task_list.output_schema is not None
+    assert task_list.output_schema["$defs"]["Task"]["properties"]["path"] == {
+        "title": "Path",
+        "type": "string",
+    }, "a pathlib.Path field is a plain string, without pydantic's `path` format"
+
+
+def test_portable_schema_drops_only_formats_json_schema_lacks() -> None:
+    """portable_schema removes a non-standard format wherever a subschema sits (properties,
+    $defs, anyOf, items, additionalProperties), keeps standard formats, a property named
+    `format` and data values that look like formats, and leaves its argument unchanged."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "where": {"type": "string", "format": "path"},
+            "when": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+            "format": {"type": "string", "default": "path"},
+            "files": {"type": "array", "items": {"type": "string", "format": "file-path"}},
+            "blobs": {"additionalProperties": {"type": "string", "format": "binary"}},
+            "example": {"const": {"format": "path"}, "examples": [{"format": "path"}]},
+        },
+        "$defs": {"Secret": {"type": "string", "format": "password"}},
+    }
+    before = json.loads(json.dumps(schema))
+    cleaned = portable_schema(schema)
+    assert schema == before
+    assert sorted(value for _, value in _formats(cleaned)) == ["date-time", "path", "path"]
+    assert cleaned["properties"]["where"] == {"type": "string"}
+    assert cleaned["properties"]["format"] == {"type": "string", "default": "path"}
+    assert cleaned["properties"]["example"] == schema["properties"]["example"]
+    assert cleaned["properties"]["files"]["items"] == {"type": "string"}
+    assert cleaned["properties"]["blobs"]["additionalProperties"] == {"type": "string"}
+    assert cleaned["$defs"]["Secret"] == {"type": "string"}
+
+
+@pytest.mark.anyio
+async def test_listed_tool_schemas_use_only_json_schema_formats(
+    repo: Path, home: Path, tmp_path: Path
+) -> None:
+    """Every tool's input and output schema, as a client lists them over stdio, has only
+    formats JSON Schema defines (a client's validator warns `unknown format "path" ignored`
+    for any other); the date-times are still there."""
+    args = ["-m", "scopecraft.mcp", "--repo", str(repo), "--home", str(home)]
+    async with _client(args, tmp_path / "server.log") as client:
+        tools = (await client.list_tools()).tools
+        assert [t.name for t in tools] == EXPECTED_TOOLS
+        seen: set[Any] = set()
+        for tool in tools:
+            for schema in (tool.input_schema, tool.output_schema):
+                for where, value in _formats(schema):
+                    assert value in JSON_SCHEMA_FORMATS, f"{tool.name}: {where} is {value!r}"
+                    seen.add(value)
+        assert "date-time" in seen
+        listed = await _call(client, "task_list")
+        assert isinstance(listed["tasks"][0]["path"], str)

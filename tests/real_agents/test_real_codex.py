@@ -202,15 +202,7 @@ def test_resume_sends_the_whole_history(codex_bin: str, tmp_path: Path) -> None:
     [
         (401, False),
         (429, True),
-        pytest.param(
-            500,
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="CodexExecParser does not take Codex's 5xx message ('We're currently "
-                "experiencing high demand ...') for a retryable failure",
-            ),
-        ),
+        (500, True),
         (529, True),
     ],
 )

@@ -32,7 +32,9 @@ def _values(annotation: Any) -> st.SearchStrategy[Any]:
     if origin is list:
         return st.lists(_values(args[0]), max_size=3)
     if origin is dict:
-        return st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3)
+        return st.dictionaries(_values(args[0]), _values(args[1]), max_size=3)
+    if annotation is Any:
+        return st.text(max_size=5)
     if annotation is type(None):
         return st.none()
     if annotation is bool:

@@ -26,6 +26,10 @@ PANE_LOG = "pane.log"
 """The raw output of the agent's pane, in the run folder."""
 
 _READ_LIMIT = 4 * 1024 * 1024
+# Where a row of the screen ends: a newline, or a move to the next row without one (cursor down
+# ``ESC[<n>B``, next line ``ESC[<n>E``, index ``ESC D``, next line ``ESC E``): full-screen UIs
+# such as Claude Code's draw row after row with ``CR ESC[1B`` and never send a newline.
+_ROW_BREAK = re.compile(rb"\n|\x1b\[[0-9]{0,4}[BE]|\x1b[DE]")
 
 _MAX_COLUMN = 10_000
 """No cursor move goes past this column: tmux never makes a window wider, and it bounds the
@@ -193,10 +197,7 @@ def read_pane_output(
         chunk = _complete(data, final)
         if chunk:
             offset += len(chunk)
-            parts = chunk.decode("utf-8", errors="replace").split("\n")
-            if parts[-1] == "":
-                parts.pop()
-            lines.extend(("stdout", clean_terminal_line(part)) for part in parts)
+            lines.extend(("stdout", line) for line in _rows(chunk))
             new_cursor["pane"] = offset
     signals, hooks_offset = read_hook_signals(run_dir / HOOKS_FILE, int(new_cursor.get("hooks", 0)))
     if signals:
@@ -205,12 +206,29 @@ def read_pane_output(
     return lines, new_cursor
 
 
+def _rows(chunk: bytes) -> list[str]:
+    """The cleaned lines of ``chunk``: one per row break; a row left blank by a cursor move
+    (a full-screen UI's padding) is no line, a blank line ended by a newline is one."""
+    rows: list[str] = []
+    start = 0
+    for found in _ROW_BREAK.finditer(chunk):
+        line = clean_terminal_line(chunk[start : found.start()].decode("utf-8", "replace"))
+        if line or found.group() == b"\n":
+            rows.append(line)
+        start = found.end()
+    if start < len(chunk):
+        rows.append(clean_terminal_line(chunk[start:].decode("utf-8", "replace")))
+    return rows
+
+
 def _complete(data: bytes, final: bool) -> bytes:
     if final and len(data) < _READ_LIMIT:
         return data  # the agent has ended: a last unterminated line counts too
-    end = data.rfind(b"\n")
+    end = -1
+    for found in _ROW_BREAK.finditer(data):
+        end = found.end()
     if end < 0:
         if len(data) < _READ_LIMIT:
             return b""  # wait for the rest of the line
-        end = len(data) - 1  # one huge line: cut it rather than stall
-    return data[: end + 1]
+        end = len(data)  # one huge line: cut it rather than stall
+    return data[:end]

@@ -19,7 +19,7 @@
 #
 # Options: --print, --verbose, --output-format X, --model M, --dangerously-skip-permissions
 # (accepted), --resume ID (keep that session id), --prompt-file PATH, or the prompt as an
-# argument, else the prompt is read from standard input.
+# argument, else the prompt is read from standard input. --version and --help print and exit.
 # FAKE_AGENT_STATE: a folder where session ids are recorded; resuming an id it does not hold
 # fails like Claude Code does (an error result and exit code 1).
 #
@@ -127,6 +127,17 @@ while [ $# -gt 0 ]; do
                 have_prompt_arg=1
             fi
             break
+            ;;
+        --version)
+            echo "fake-agent 1"
+            exit 0
+            ;;
+        --help | -h)
+            echo "usage: fake-agent [options] [PROMPT]"
+            echo "options: --print --verbose --output-format FORMAT --model MODEL"
+            echo "         --resume ID --prompt-file PATH --dangerously-skip-permissions"
+            echo "         --version --help"
+            exit 0
             ;;
         -*) die_usage "unknown option $1" ;;
         *)

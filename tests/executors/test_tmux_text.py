@@ -239,6 +239,28 @@ def test_raw_pane_bytes_keep_their_spacing(tmp_path: Path) -> None:
     ]
 
 
+def test_rows_drawn_without_newlines_are_lines(tmp_path: Path) -> None:
+    """A full-screen UI draws row after row with a carriage return and a cursor move down
+    (``ESC[1B``, ``ESC[E``, ``ESC D``), never a newline: each row is a line, rows left blank
+    by the moves are none, and a row whose break is not yet complete waits for it."""
+    (tmp_path / PANE_LOG).write_bytes(
+        b"\x1b[2K first row\r\x1b[1B\r\x1b[1B\x1b[2Ksecond\x1b[9Grow\r\x1b[E"
+        b"third\x1bDfourth\n\nfifth\x1b[1"
+    )
+    lines, cursor = read_pane_output(tmp_path, None, final=False)
+    assert lines == [
+        ("stdout", " first row"),
+        ("stdout", "second  row"),
+        ("stdout", "third"),
+        ("stdout", "fourth"),
+        ("stdout", ""),
+    ]
+    with (tmp_path / PANE_LOG).open("ab") as fh:
+        fh.write(b"Bsixth\n")
+    more, _ = read_pane_output(tmp_path, cursor, final=False)
+    assert more == [("stdout", "fifth"), ("stdout", "sixth")]
+
+
 def test_the_real_claude_code_screens_read_with_their_spaces(tmp_path: Path) -> None:
     """Raw pane output of the real interactive Claude Code, which draws the gaps between words
     with ``ESC[<n>G``, reads with its spaces once cleaned."""

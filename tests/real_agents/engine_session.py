@@ -4,15 +4,18 @@ agent tests start inside the loopback-only network namespace (next to the model 
     python engine_session.py SPEC.json RESULT.json
 
 The spec names the repository, the engine's home and configuration, and the steps: ``create``
-(a session, with ``create_session``'s arguments) and ``continue`` (feedback for the last
-session). After each step the session is waited for; the result holds each session's
-projection and events.
+(a session, with ``create_session``'s arguments; ``"wait": false`` goes on at once),
+``continue`` (feedback for the last session), ``until_log`` (wait until a log line holds the
+text: an interactive agent waits for input when its turn ends) and ``cancel``. After a step the
+session is waited for (not after ``until_log`` or a create without waiting); the result holds
+each step's session projection, events and last log lines.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +38,20 @@ def main(spec_path: str, result_path: str) -> int:
         for step in spec["steps"]:
             if "create" in step:
                 session_id = engine.create_session(**step["create"]).id
-            else:
-                assert session_id is not None, "continue before create"
+            elif session_id is None:
+                raise SystemExit(f"{step} before create")
+            elif "continue" in step:
                 engine.continue_session(session_id, step["continue"])
-            session = engine.wait(session_id, timeout=float(spec.get("timeout", 90)))
+            elif "until_log" in step:
+                # An interactive agent waits for input when its turn ends: wait for the line
+                # that says so, then go on while it still runs.
+                _until_log(engine, session_id, step["until_log"], float(spec.get("timeout", 90)))
+            elif "cancel" in step:
+                engine.cancel_session(session_id)
+            if ("create" in step and step.get("wait") is False) or "until_log" in step:
+                session = engine.get_session(session_id)
+            else:
+                session = engine.wait(session_id, timeout=float(spec.get("timeout", 90)))
             events = engine.events(session_id=session_id)
             logs = engine.session_logs(session_id)
             results.append(
@@ -50,6 +63,18 @@ def main(spec_path: str, result_path: str) -> int:
             )
     Path(result_path).write_text(json.dumps(results))
     return 0
+
+
+def _until_log(engine: Any, session_id: str, text: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        engine.refresh()
+        if any(text in line.text for line in engine.session_logs(session_id)):
+            return
+        if engine.get_session(session_id).is_terminal:
+            raise SystemExit(f"the session ended before its log said {text!r}")
+        time.sleep(0.3)
+    raise SystemExit(f"the session's log did not say {text!r} within {timeout} s")
 
 
 if __name__ == "__main__":

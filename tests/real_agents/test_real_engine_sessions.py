@@ -144,16 +144,14 @@ def claude_env(server: ScriptedModelServer, claude_bin: str) -> dict[str, str]:
 
 
 def claude_create(**extra: Any) -> dict[str, Any]:
-    return {
-        "create": {
-            "task_id": TASK_ID,
-            "mode": "autonomous",
-            "executor": "local",
-            "agent": "claude-code",
-            "model": CLAUDE_MODEL,
-            **extra,
-        }
+    values = {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "local",
+        "agent": "claude-code",
+        "model": CLAUDE_MODEL,
     }
+    return {"create": {**values, **extra}}
 
 
 def claude_config(claude_bin: str, **extra: Any) -> dict[str, Any]:
@@ -354,3 +352,43 @@ def test_codex_session_edits_completes_and_resumes_with_exact_cost(
     assert "Wrote hello.txt." in said
     assert "Check it once more." in said
     assert second["cost_usd"] == pytest.approx(price.cost(3700, 0, 100), rel=1e-9)
+
+
+# -- Claude Code in tmux ---------------------------------------------------------------------
+
+
+@pytest.mark.tmux
+def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
+    claude_bin: str, tmp_path: Path
+) -> None:
+    """An interactive session (tmux) with a fresh per-session config folder: the CLI asks no
+    first-run question (onboarding, the API key, the trusted folder are prepared), writes the
+    file at the default ``edit`` level, and its Stop hook says the turn ended; the pane log
+    keeps its spacing. Cancelling ends it."""
+    target = worktree(tmp_path) / "hello.txt"
+    server = AnthropicModelServer(
+        [
+            ModelTurn.of(ToolCall("Write", {"file_path": str(target), "content": "hello\n"})),
+            ModelTurn.of("Wrote hello dot txt for you."),
+        ],
+        port=PORT,
+    )
+    socket = f"sc-real-{tmp_path.name[-12:]}"
+    result = run_engine(
+        tmp_path,
+        server,
+        [
+            {**claude_create(mode="interactive", executor="tmux"), "wait": False},
+            {"until_log": "agent hook Stop"},
+            {"cancel": True},
+        ],
+        env=claude_env(server, claude_bin),
+        config=claude_config(claude_bin, executors={"tmux": {"socket_name": socket, "width": 160}}),
+        forward_env=("CLAUDE_CODE_MAX_RETRIES",),
+    )
+    assert target.read_text() == "hello\n", result.describe()
+    assert len(result.run.model_requests) >= 2, result.describe()
+    logs = "\n".join(result.steps[1]["logs"])
+    assert "Wrote hello dot txt for you." in logs, result.describe()
+    assert "API key" not in logs
+    assert result.session()["status"] == "cancelled"

@@ -44,6 +44,7 @@ log = logging.getLogger("scopecraft.engine")
 SCHEDULER_LEASE = "scheduler"
 IN_FLIGHT = (SessionStatus.STARTING, SessionStatus.RUNNING)
 _INDEX_REFRESH = 5.0  # seconds a queue index is trusted without a rebuild
+_RETRY_FIRST, _RETRY_MOST = 1.0, 60.0  # seconds before a broken supervisor is run again
 # Start times closer than this are one process's: its start, read twice, may differ by a
 # rounding; a pid reused this soon only costs the wait for the lease's expiry.
 _START_TOLERANCE = 1.0
@@ -158,6 +159,9 @@ class Scheduler:
         self.index_built = 0.0
         self.holder: str | None = None
         """The name this engine holds the scheduler lease under, once named."""
+        self.broken: dict[str, tuple[float, float]] = {}
+        """In-flight sessions whose supervisor ended in an error (a full disk, the store gone):
+        when to run it again, and the delay after that (doubling, at most a minute)."""
         self._wakeup = anyio.Event()
 
     def wake(self) -> None:
@@ -246,6 +250,7 @@ class Scheduler:
 
     async def schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
         count, active = await self.queue_view()
+        self.run_broken_again(tg, active)
         index = await self.queue_index(count)
         if not len(index):
             return
@@ -295,6 +300,30 @@ class Scheduler:
                 fresh = await self._engine.folded(queued_session, stored)
             self.spawn(tg, session_id, launch=True, session=fresh)
 
+    def run_broken_again(self, tg: anyio.abc.TaskGroup, active: list[Session]) -> None:
+        """Start again the supervisors that ended in an error while their session was in
+        flight (a start whose failure could not be recorded, because the disk was full, left
+        the session ``starting``): a launch re-checks its status and adopts its runtime by name,
+        a supervisor collects what is left; each failure doubles the wait."""
+        if not self.broken:
+            return
+        now = anyio.current_time()
+        in_flight = {s.id: s for s in active}
+        for session_id in list(self.broken):
+            session = in_flight.get(session_id)
+            if session is None:
+                del self.broken[session_id]  # it ended (or left the queue) meanwhile
+                continue
+            due, _ = self.broken[session_id]
+            if session_id in self.supervised or now < due:
+                continue
+            handle = self._engine._runner.handle_for(session)
+            log.info("session %s: running its broken supervisor again", session_id)
+            if handle is None:
+                self.spawn(tg, session_id, launch=True)
+            else:
+                self.spawn(tg, session_id, launch=False, handle=handle)
+
     def spawn(
         self,
         tg: anyio.abc.TaskGroup,
@@ -318,8 +347,13 @@ class Scheduler:
                         await self._engine._runner.launch(session_id, session)
                     else:
                         await self._engine._runner.supervise(session_id, handle)
-            except ScopecraftError as exc:
-                log.error("session %s: %s", session_id, exc)
+            except (ScopecraftError, OSError) as exc:
+                _, delay = self.broken.get(session_id, (0.0, _RETRY_FIRST / 2))
+                delay = min(delay * 2, _RETRY_MOST)
+                self.broken[session_id] = (anyio.current_time() + delay, delay)
+                log.error("session %s: %s (trying again in %.0f s)", session_id, exc, delay)
+            else:
+                self.broken.pop(session_id, None)
             finally:
                 self.supervised.pop(session_id, None)
                 if self.supervisor_done.get(session_id) is done:

@@ -188,3 +188,43 @@ async def test_home_store_and_run_folders_are_private(repo: Path, tmp_path: Path
         await engine.list_sessions(all=True)
     assert fresh.stat().st_mode & 0o777 == 0o700
     assert (fresh / "scopecraft.db").stat().st_mode & 0o777 == 0o600
+
+
+async def test_a_start_on_a_full_disk_does_not_leave_the_session_starting(
+    repo: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start that fails on a full disk, whose failure cannot be recorded either (the store
+    is on the same disk), used to leave the session ``starting`` for good, holding its slot.
+    Once space is freed, the scheduler runs the broken start again and the session ends."""
+    import errno
+
+    from scopecraft._errors import StorageError
+
+    async with Engine.open(repo, home=home, config={"scheduler_interval": 0.1}) as engine:
+        runner = engine._runner
+        real_start, real_append = runner._start_runtime, engine.append
+        disk_full = True
+        starts = 0
+
+        async def start(*args: Any, **kwargs: Any) -> Any:
+            nonlocal starts
+            starts += 1
+            if disk_full:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return await real_start(*args, **kwargs)
+
+        async def append(session_id: str, events: Any, *args: Any, **kwargs: Any) -> Any:
+            if disk_full and any(e.type == "session_failed" for e in events):
+                raise StorageError("database or disk is full")
+            return await real_append(session_id, events, *args, **kwargs)
+
+        monkeypatch.setattr(runner, "_start_runtime", start)
+        monkeypatch.setattr(engine, "append", append)
+        session = await engine.create_session("ok-01A", **LOCAL)
+        with anyio.fail_after(20):
+            while starts < 2:  # failed, then tried again (and failed) while the disk is full
+                await anyio.sleep(0.05)
+        assert (await engine.get_session(session.id)).status is SessionStatus.STARTING
+        disk_full = False
+        done = await engine.wait(session.id, timeout=30)
+    assert done.status is SessionStatus.COMPLETED, done.error

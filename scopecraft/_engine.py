@@ -836,6 +836,9 @@ class Engine(WorktreeMethods):
         level = _parse_permissions(permissions, dangerous, session_mode)
         dangerous = level is Permissions.FULL
         prio = _parse_priority(priority, task)
+        for what, name in (("agent", agent), ("executor", executor), ("branch", branch)):
+            if name is not None and not isinstance(name, str):
+                raise RequestRefused(f"{what} must be a name, not {type(name).__name__}")
         if branch is not None:
             validate_branch(branch)
         executor_name = executor or _DEFAULT_EXECUTOR[session_mode]
@@ -894,6 +897,14 @@ class Engine(WorktreeMethods):
                 _check_text(what, value)
         limits = self._mode_resources(session_mode, resources)
         binding = await self.worktrees.bind(task, branch=branch)
+        conflict = getattr(self.worktrees, "conflict", None)
+        if branch is not None and callable(conflict):
+            problem = await conflict(binding)
+            if problem is not None:
+                raise RequestRefused(
+                    f"cannot bind task {task.id} to branch {binding.branch}: {problem}; pass "
+                    "no branch to use the worktree's own, or move the worktree away first"
+                )
         return SessionQueued(
             session_id=new_session_id(),
             task_id=task.id,

@@ -299,6 +299,20 @@ class GitWorktreeOrchestrator:
         """
         return await self.bind_env(task.env_id, branch=branch)
 
+    async def conflict(self, binding: WorktreeBinding) -> str | None:
+        """Why preparing ``binding`` would fail because of what is already there, or ``None``:
+        its folder is a worktree on another branch. Asked before a session is queued, so that
+        a request that cannot start is refused at once rather than failed later."""
+        common = await self.common_dir()
+        slot = await self._thread(inspect_slot, common, binding.path, binding.branch)
+        entry = slot.entry
+        if entry is not None and slot.exists and entry.branch != binding.branch:
+            return (
+                f"the worktree {binding.path} is on branch {entry.branch or '(detached)'}, not "
+                f"{binding.branch}"
+            )
+        return None
+
     async def bind_env(self, env_id: str, *, branch: str | None = None) -> WorktreeBinding:
         """Bind an environment id (a parent task's or a lone task's id) directly.
 

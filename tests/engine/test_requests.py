@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import scopecraft
-from scopecraft import Engine
+from scopecraft import Engine, RequestRefused, SessionStatus
 
 pytestmark = pytest.mark.anyio
 
@@ -298,3 +298,29 @@ async def test_bad_feedback_is_refused_before_anything_is_stored(repo: Path, hom
                 await engine.set_budget(session.id, budget)  # type: ignore[arg-type]
         after = [e async for e in engine.events(session_id=session.id)]
         assert len(after) == len(before)
+
+
+async def test_a_branch_other_than_the_worktrees_is_refused_before_queueing(
+    repo: Path, home: Path
+) -> None:
+    """``branch=`` (the CLI's ``-w``) naming another branch than the one the task's existing
+    worktree is on is refused at once, saying so, and nothing is queued; the worktree's own
+    branch is accepted."""
+    async with Engine.open(repo, home=home) as engine:
+        first = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake"
+        )
+        done = await engine.wait(first.id, timeout=30)
+        assert done.status is SessionStatus.COMPLETED, done.error
+        before = len(await engine.list_sessions(all=True))
+        with pytest.raises(RequestRefused, match="is on branch") as refused:
+            await engine.create_session(
+                "ok-01A", mode="autonomous", executor="local", agent="fake", branch="elsewhere"
+            )
+        assert done.branch is not None
+        assert done.branch in str(refused.value)
+        assert len(await engine.list_sessions(all=True)) == before
+        again = await engine.create_session(
+            "ok-01A", mode="autonomous", executor="local", agent="fake", branch=done.branch
+        )
+        assert (await engine.wait(again.id, timeout=30)).status is SessionStatus.COMPLETED

@@ -392,3 +392,35 @@ def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
     assert "Wrote hello dot txt for you." in logs, result.describe()
     assert "API key" not in logs
     assert result.session()["status"] == "cancelled"
+
+
+def test_codex_529_is_retried_and_401_is_not(codex_bin: str, tmp_path: Path) -> None:
+    """Codex's turn fails on an overloaded API (529): the attempt fails as the
+    infrastructure's, the retry completes. A 401 fails the session at once."""
+    server = OpenAIResponsesServer([ApiError(529), ModelTurn.of("Done.")], port=PORT + 1)
+    result = run_engine(
+        tmp_path / "a",
+        server,
+        [codex_create()],
+        env=codex_env(server, codex_bin, tmp_path / "a"),
+        config={"agents": {"codex": {"executable": codex_bin}}},
+    )
+    session = result.session()
+    assert session["status"] == "completed", result.describe()
+    assert session["attempt"] == 2
+    (failed,) = result.events("session_failed")
+    assert failed["retryable"] is True
+
+    server = OpenAIResponsesServer([ApiError(401), ModelTurn.of("never")], port=PORT + 1)
+    result = run_engine(
+        tmp_path / "b",
+        server,
+        [codex_create()],
+        env=codex_env(server, codex_bin, tmp_path / "b"),
+        config={"agents": {"codex": {"executable": codex_bin}}},
+    )
+    session = result.session()
+    assert session["status"] == "failed", result.describe()
+    assert session["attempt"] == 1
+    assert result.events("session_failed")[0]["retryable"] is False
+    assert result.run.remaining == 1

@@ -120,7 +120,7 @@ def _global_options(
 
 
 def _register() -> None:
-    from . import _agents, _control, _ops, _session, _tasks, _worktree
+    from . import _agents, _control, _image, _ops, _session, _tasks, _worktree
 
     _ = _control  # registers approve, deny, resume and budget on the session group
 
@@ -129,6 +129,7 @@ def _register() -> None:
     app.command("queue")(_ops.queue)
     app.add_typer(_worktree.worktree_app, name="worktree")
     app.add_typer(_agents.agents_app, name="agents")
+    app.add_typer(_image.image_app, name="image")
     app.command("costs")(_ops.costs)
     app.command("serve")(_ops.serve)
     app.command("mcp")(_ops.mcp)

@@ -1,0 +1,256 @@
+"""Whole scopecraft sessions with the real Claude Code and Codex in Docker containers.
+
+The images are built here from the CLIs installed on this machine
+(:func:`scopecraft.images.build_agent_image`, no registry). A holder container with
+``network_mode="none"`` owns a network namespace that holds only loopback; the scripted model
+server runs inside it (:func:`scopecraft.testing.serve_in_namespace`), and the agents'
+containers join it (``network_mode="container:<holder>"``): the agent reaches the server on
+127.0.0.1 and nothing else. The engine itself talks only to the Docker socket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from docker_support import RUN_LABELS, docker_client, remove_leftovers, require_docker
+from real_agents.conftest import require_agent
+from real_agents.test_real_engine_sessions import (
+    CLAUDE_IN,
+    CLAUDE_MODEL,
+    CLAUDE_OUT,
+    TASK_ID,
+    make_repo,
+)
+
+from scopecraft.agents._codex import DEFAULT_CODEX_PRICES
+from scopecraft.testing import (
+    QUIET_CLAUDE_CODE_ENV,
+    AnthropicModelServer,
+    ModelTurn,
+    OpenAIResponsesServer,
+    ScriptedModelServer,
+    TokenUsage,
+    ToolCall,
+    codex_offline_config,
+    serve_in_namespace,
+)
+
+pytestmark = [pytest.mark.real_agent, pytest.mark.docker]
+
+PORT = 38_097
+SCRIPT = Path(__file__).with_name("engine_session.py")
+CODEX_MODEL = "gpt-5.5"
+
+
+@pytest.fixture(scope="module")
+def docker() -> Iterator[Any]:
+    require_docker()
+    with docker_client() as client:
+        yield client
+        remove_leftovers(client)
+
+
+@pytest.fixture(scope="module")
+def images(claude_bin_module: str, codex_bin_module: str) -> dict[str, str]:
+    from scopecraft.images import build_agent_image
+
+    return {
+        "claude-code": build_agent_image("claude-code", executable=claude_bin_module),
+        "codex": build_agent_image("codex", executable=codex_bin_module),
+    }
+
+
+@pytest.fixture(scope="module")
+def claude_bin_module() -> str:
+    return require_agent("claude")
+
+
+@pytest.fixture(scope="module")
+def codex_bin_module() -> str:
+    return require_agent("codex")
+
+
+@pytest.fixture
+def holder(docker: Any, images: dict[str, str]) -> Iterator[Any]:
+    """A container that only holds a loopback-only network namespace."""
+    container = docker.containers.run(
+        images["claude-code"],
+        ["/bin/sh", "-c", "exec sleep 600"],
+        detach=True,
+        network_mode="none",
+        labels=RUN_LABELS,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges"],
+        user="1000:1000",
+    )
+    try:
+        container.reload()
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def run_engine(
+    tmp_path: Path,
+    holder: Any,
+    server: ScriptedModelServer,
+    steps: list[dict[str, Any]],
+    *,
+    env: dict[str, str],
+    config: dict[str, Any],
+) -> tuple[list[dict[str, Any]], Any]:
+    repo = make_repo(tmp_path)
+    executor = {"network": f"container:{holder.id}", "extra_labels": RUN_LABELS}
+    spec = {
+        "repo": str(repo),
+        "home": str(tmp_path / "engine-home"),
+        "config": {
+            "worktree_root": str(tmp_path / "wt"),
+            "executors": {"docker": executor},
+            **config,
+        },
+        "forward_env": ["CLAUDE_CODE_MAX_RETRIES", *QUIET_CLAUDE_CODE_ENV],
+        "steps": steps,
+        "timeout": 120,
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result_path = tmp_path / "result.json"
+    home = tmp_path / "user-home"
+    home.mkdir(exist_ok=True)
+    keep = {k: os.environ[k] for k in ("PATH", "DOCKER_HOST", "LANG") if k in os.environ}
+    with serve_in_namespace(server, int(holder.attrs["State"]["Pid"])) as served:
+        done = subprocess.run(
+            [sys.executable, str(SCRIPT), str(tmp_path / "spec.json"), str(result_path)],
+            env={**keep, "HOME": str(home), **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    results = json.loads(result_path.read_text()) if result_path.exists() else []
+    describe = f"exit {done.returncode}\n{done.stderr[-3000:]}\n" + "\n".join(
+        results[-1]["logs"][-30:] if results else []
+    )
+    assert done.returncode == 0, describe
+    assert served.interfaces == ("lo",)
+    return results, served
+
+
+def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """In its container, a default (``edit``) Claude Code session writes a file in the
+    worktree; a ``full`` one (``dangerous``, as root here with ``IS_SANDBOX=1``) runs a
+    command; both complete with the cost the usage implies, and the file is on the host."""
+    server = AnthropicModelServer(
+        [
+            ModelTurn.of(
+                ToolCall("Write", {"file_path": "/workspace/hello.txt", "content": "hello\n"}),
+                usage=TokenUsage(1200, 150),
+            ),
+            ModelTurn.of("Wrote it.", usage=TokenUsage(1500, 40)),
+        ],
+        port=PORT,
+    )
+    env = {
+        **QUIET_CLAUDE_CODE_ENV,
+        "ANTHROPIC_BASE_URL": server.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-scopecraft-test-0123456789abcdef",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
+    create = {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "docker",
+        "agent": "claude-code",
+        "model": CLAUDE_MODEL,
+        "image": images["claude-code"],
+    }
+    results, served = run_engine(tmp_path, holder, server, [{"create": create}], env=env, config={})
+    session = results[0]["session"]
+    assert session["status"] == "completed", results[0]["logs"][-30:]
+    assert (tmp_path / "wt" / TASK_ID / "hello.txt").read_text() == "hello\n"
+    assert session["cost_usd"] == pytest.approx(2700 * CLAUDE_IN + 190 * CLAUDE_OUT, rel=1e-9)
+    assert served.remaining == 0
+
+    server = AnthropicModelServer(
+        [
+            ModelTurn.of(
+                ToolCall("Bash", {"command": "printf ran > /workspace/ran.txt"}),
+                usage=TokenUsage(1000, 10),
+            ),
+            ModelTurn.of("Ran it.", usage=TokenUsage(1100, 10)),
+        ],
+        port=PORT,
+    )
+    results, served = run_engine(
+        tmp_path / "full",
+        holder,
+        server,
+        [{"create": {**create, "dangerous": True}}],
+        env=env,
+        config={},
+    )
+    session = results[0]["session"]
+    assert session["status"] == "completed", results[0]["logs"][-30:]
+    assert session["permissions"] == "full"
+    said = json.dumps(served.model_requests[-1].json()["messages"][-1])
+    assert (tmp_path / "full" / "wt" / TASK_ID / "ran.txt").exists(), said
+    assert (tmp_path / "full" / "wt" / TASK_ID / "ran.txt").read_text() == "ran"
+    assert session["cost_usd"] == pytest.approx(2100 * CLAUDE_IN + 20 * CLAUDE_OUT, rel=1e-9)
+
+
+def test_codex_in_docker_edits_with_its_users_provider(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """A default Codex session in its container reaches the model through the provider of
+    the user's ``config.toml`` (copied into the session's home), runs a command that writes in
+    the worktree, and completes with the cost its usage implies."""
+    server = OpenAIResponsesServer(
+        [
+            ModelTurn.of(
+                ToolCall(
+                    "exec_command", {"cmd": "printf hello > hello.txt", "workdir": "/workspace"}
+                ),
+                usage=TokenUsage(1000, 50),
+            ),
+            ModelTurn.of("Wrote hello.txt.", usage=TokenUsage(1200, 30)),
+        ],
+        port=PORT + 1,
+    )
+    user_codex = tmp_path / "user-codex"
+    user_codex.mkdir()
+    (user_codex / "config.toml").write_text(
+        codex_offline_config(server.base_url, model=CODEX_MODEL)
+    )
+    results, _ = run_engine(
+        tmp_path,
+        holder,
+        server,
+        [
+            {
+                "create": {
+                    "task_id": TASK_ID,
+                    "mode": "autonomous",
+                    "executor": "docker",
+                    "agent": "codex",
+                    "model": CODEX_MODEL,
+                    "image": images["codex"],
+                }
+            }
+        ],
+        env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+        config={},
+    )
+    session = results[0]["session"]
+    assert session["status"] == "completed", results[0]["logs"][-30:]
+    assert (tmp_path / "wt" / TASK_ID / "hello.txt").read_text() == "hello"
+    price = DEFAULT_CODEX_PRICES[CODEX_MODEL]
+    assert session["cost_usd"] == pytest.approx(price.cost(2200, 0, 80), rel=1e-9)

@@ -163,7 +163,7 @@ def test_the_session_ends_when_the_engine_process_dies(socket: str, tmp_path: Pa
         from scopecraft.executors._tmux_control import ControlClient
         control = ControlClient(TmuxExecutorConfig(socket_name={socket!r}))
         control.run([["new-session", "-d", "-s", "agent", "--", {posix_shell()!r}, "-c",
-                      "sleep 30"]], what="start", shell={posix_shell()!r})
+                      "sleep 600"]], what="start", shell={posix_shell()!r})
         print(control.session_name, flush=True)
         os._exit(0)
         """

@@ -156,6 +156,7 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
                 usage=TokenUsage(1200, 150),
             ),
             ModelTurn.of("Wrote it.", usage=TokenUsage(1500, 40)),
+            ModelTurn.of("Still done.", usage=TokenUsage(2000, 10)),
         ],
         port=PORT,
     )
@@ -173,11 +174,28 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
         "model": CLAUDE_MODEL,
         "image": images["claude-code"],
     }
-    results, served = run_engine(tmp_path, holder, server, [{"create": create}], env=env, config={})
+    results, served = run_engine(
+        tmp_path,
+        holder,
+        server,
+        [{"create": create}, {"continue": "Check it once more."}],
+        env=env,
+        config={},
+    )
     session = results[0]["session"]
     assert session["status"] == "completed", results[0]["logs"][-30:]
     assert (tmp_path / "wt" / TASK_ID / "hello.txt").read_text() == "hello\n"
-    assert session["cost_usd"] == pytest.approx(2700 * CLAUDE_IN + 190 * CLAUDE_OUT, rel=1e-9)
+    first_usd = 2700 * CLAUDE_IN + 190 * CLAUDE_OUT
+    assert session["cost_usd"] == pytest.approx(first_usd, rel=1e-9)
+    # continue_session resumes the same Claude session in a new container: the server gets
+    # the whole history, and the resumed run's total is billed only for what it adds.
+    resumed = results[1]["session"]
+    assert resumed["status"] == "completed", results[1]["logs"][-30:]
+    assert resumed["agent_session_id"] == session["agent_session_id"]
+    said = json.dumps(served.model_requests[-1].json()["messages"])
+    assert "Wrote it." in said
+    assert "Check it once more." in said
+    assert resumed["cost_usd"] == pytest.approx(first_usd + 2000 * CLAUDE_IN + 10 * CLAUDE_OUT)
     assert served.remaining == 0
 
     server = AnthropicModelServer(

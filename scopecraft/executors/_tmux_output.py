@@ -26,10 +26,12 @@ PANE_LOG = "pane.log"
 """The raw output of the agent's pane, in the run folder."""
 
 _READ_LIMIT = 4 * 1024 * 1024
-# Where a row of the screen ends: a newline, or a move to the next row without one (cursor down
-# ``ESC[<n>B``, next line ``ESC[<n>E``, index ``ESC D``, next line ``ESC E``): full-screen UIs
-# such as Claude Code's draw row after row with ``CR ESC[1B`` and never send a newline.
-_ROW_BREAK = re.compile(rb"\n|\x1b\[[0-9]{0,4}[BE]|\x1b[DE]")
+# Where a row of the screen ends: a newline, or a move to another row without one (cursor down
+# ``ESC[<n>B``, next line ``ESC[<n>E``, index ``ESC D``, next line ``ESC E``, a cursor position
+# ``ESC[<row>;<col>H`` or ``f``, a row position ``ESC[<row>d``): full-screen UIs draw without
+# newlines, Claude Code's row after row with ``CR ESC[1B``, Codex's each changed run of cells
+# after a cursor position, so each run is a line of its own.
+_ROW_BREAK = re.compile(rb"\n|\x1b\[[0-9]{0,4}[BEd]|\x1b\[[0-9]{0,4}(?:;[0-9]{0,4})?[Hf]|\x1b[DE]")
 
 _MAX_COLUMN = 10_000
 """No cursor move goes past this column: tmux never makes a window wider, and it bounds the

@@ -261,6 +261,22 @@ def test_rows_drawn_without_newlines_are_lines(tmp_path: Path) -> None:
     assert more == [("stdout", "fifth"), ("stdout", "sixth")]
 
 
+def test_runs_drawn_at_cursor_positions_are_lines(tmp_path: Path) -> None:
+    """A UI that draws each changed run of cells after a cursor position (``ESC[<r>;<c>H``,
+    ``ESC[<r>H``, ``ESC[<r>d``; Codex's TUI) gives one line per run, not one screen-long
+    line that only ends when the read limit cuts it."""
+    (tmp_path / PANE_LOG).write_bytes(
+        b"\x1b[2;3HMeet the model\x1b[4;1H\x1b[1m1. Try it\x1b[0m\x1b[5H2. Keep\x1b[7dend\n"
+    )
+    lines, _ = read_pane_output(tmp_path, None, final=False)
+    assert lines == [
+        ("stdout", "Meet the model"),
+        ("stdout", "1. Try it"),
+        ("stdout", "2. Keep"),
+        ("stdout", "end"),
+    ]
+
+
 def test_the_real_claude_code_screens_read_with_their_spaces(tmp_path: Path) -> None:
     """Raw pane output of the real interactive Claude Code, which draws the gaps between words
     with ``ESC[<n>G``, reads with its spaces once cleaned."""

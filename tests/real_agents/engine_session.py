@@ -71,10 +71,18 @@ def _until_log(engine: Any, session_id: str, text: str, timeout: float) -> None:
         engine.refresh()
         if any(text in line.text for line in engine.session_logs(session_id)):
             return
-        if engine.get_session(session_id).is_terminal:
-            raise SystemExit(f"the session ended before its log said {text!r}")
+        session = engine.get_session(session_id)
+        if session.is_terminal:
+            raise SystemExit(
+                f"the session ended ({session.status.value}: {session.error}) before its log "
+                f"said {text!r}"
+            )
         time.sleep(0.3)
-    raise SystemExit(f"the session's log did not say {text!r} within {timeout} s")
+    tail = [f"{line.stream}: {line.text}" for line in engine.session_logs(session_id)][-40:]
+    engine.cancel_session(session_id)
+    raise SystemExit(
+        f"the session's log did not say {text!r} within {timeout} s; it ends:\n" + "\n".join(tail)
+    )
 
 
 if __name__ == "__main__":

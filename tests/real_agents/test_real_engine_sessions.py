@@ -99,6 +99,7 @@ def run_engine(
     env: dict[str, str],
     config: dict[str, Any] | None = None,
     forward_env: tuple[str, ...] = (),
+    spec_timeout: float = 90,
 ) -> Sessions:
     repo = make_repo(tmp_path)
     spec = {
@@ -107,7 +108,7 @@ def run_engine(
         "config": {"worktree_root": str(tmp_path / "wt"), **(config or {})},
         "forward_env": list(forward_env),
         "steps": steps,
-        "timeout": 90,
+        "timeout": spec_timeout,
     }
     spec_path, result_path = tmp_path / "spec.json", tmp_path / "result.json"
     spec_path.write_text(json.dumps(spec))
@@ -300,16 +301,14 @@ def codex_env(server: ScriptedModelServer, codex_bin: str, tmp_path: Path) -> di
 
 
 def codex_create(**extra: Any) -> dict[str, Any]:
-    return {
-        "create": {
-            "task_id": TASK_ID,
-            "mode": "autonomous",
-            "executor": "local",
-            "agent": "codex",
-            "model": CODEX_MODEL,
-            **extra,
-        }
+    values = {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "local",
+        "agent": "codex",
+        "model": CODEX_MODEL,
     }
+    return {"create": {**values, **extra}}
 
 
 def test_codex_session_edits_completes_and_resumes_with_exact_cost(

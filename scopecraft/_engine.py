@@ -896,6 +896,13 @@ class Engine(WorktreeMethods):
                     raise RequestRefused(f"{what} must be text, not {type(value).__name__}")
                 _check_text(what, value)
         limits = self._mode_resources(session_mode, resources)
+        preflight = getattr(exec_plugin, "preflight", None)
+        if callable(preflight):
+            # What would fail the start at once (no image, no engine) is refused now, before
+            # a session, a worktree and a branch exist.
+            problem = await preflight(image=image or self.config.default_image)
+            if problem is not None:
+                raise RequestRefused(f"cannot start on {executor_name!r}: {problem}")
         binding = await self.worktrees.bind(task, branch=branch)
         conflict = getattr(self.worktrees, "conflict", None)
         if branch is not None and callable(conflict):

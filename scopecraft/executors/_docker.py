@@ -201,6 +201,39 @@ class DockerExecutor:
 
     # -- start -------------------------------------------------------------------------------
 
+    async def preflight(self, *, image: str | None) -> str | None:
+        """Why a session with ``image`` could not start here, or ``None``: no image named,
+        the Docker engine not answering, or (with ``pull="never"``) an image the engine does
+        not have. Asked by ``create_session`` before anything is queued."""
+        if not image:
+            return (
+                "the docker executor needs an image: pass image= (the CLI's --image), set "
+                "EngineConfig.default_image, or build one with `scopecraft image build --agent "
+                "claude-code`; or run on the host with executor='local' (-e local)"
+            )
+        try:
+            return await self._run(self._preflight, image)
+        except ExecutorUnavailable as exc:
+            return f"{exc}; or run on the host with executor='local' (-e local)"
+
+    def _preflight(self, image: str) -> str | None:
+        api = self._api()
+        if self.config.pull != "never":
+            return None
+        import docker.errors
+
+        try:
+            api.inspect_image(image)
+        except docker.errors.ImageNotFound:
+            return (
+                f"the Docker engine has no image {image!r} (and pulls none: pull='never'); "
+                "build it (`scopecraft image build --agent claude-code` for the real agents) or "
+                "name another"
+            )
+        except docker.errors.DockerException as exc:
+            return f"cannot inspect the image {image!r}: {exc}"
+        return None
+
     async def start(self, spec: LaunchSpec) -> RuntimeHandle:
         """Create and start the attempt's container, or adopt the one already named so.
 

@@ -237,7 +237,7 @@ async def test_dangerous_is_permissions_full(
 
 async def test_default_executor_for_autonomous_is_docker(repo: Path, home: Path) -> None:
     """Without ``executor=``, an autonomous session asks for docker; when docker cannot be
-    loaded the error says how to run it locally."""
+    loaded, or no image is named, the error says how to run it locally."""
     policy = scopecraft.PriorityQueuePolicy({"autonomous": 0})
     async with Engine.open(repo, home=home, policy=policy) as engine:
         try:
@@ -246,9 +246,10 @@ async def test_default_executor_for_autonomous_is_docker(repo: Path, home: Path)
             with pytest.raises(scopecraft.RequestRefused, match=r"docker.*executor='local'"):
                 await engine.create_session("ok-01A", mode="autonomous", agent="fake")
         else:
-            session = await engine.create_session("ok-01A", mode="autonomous", agent="fake")
-            assert session.executor == "docker"
-            assert await engine.cancel_session(session.id)
+            # Docker it is; with no image it could not start, so it is refused at once.
+            with pytest.raises(scopecraft.RequestRefused, match=r"'docker'.*needs an image"):
+                await engine.create_session("ok-01A", mode="autonomous", agent="fake")
+            assert await engine.list_sessions(all=True) == []
 
 
 async def test_unknown_session_ids(repo: Path, home: Path) -> None:

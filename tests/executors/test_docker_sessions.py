@@ -362,3 +362,35 @@ async def test_a_cancelled_container_is_removed_when_the_engine_closes_at_once(
         done = await engine.wait(session.id, timeout=30)
         assert done.status is SessionStatus.CANCELLED
     assert containers_of(client, session.id) == []
+
+
+@pytest.mark.parametrize(
+    ("asked_image", "config", "said"),
+    [
+        (None, {}, "needs an image"),
+        ("scopecraft-no-such-image:1", {}, "has no image"),
+        ("any:1", {"executors": {"docker": {"base_url": "unix:///nonexistent.sock"}}}, "answer"),
+    ],
+)
+async def test_a_session_that_cannot_start_is_refused_before_queueing(
+    repo: Path,
+    home: Path,
+    client: Any,
+    asked_image: str | None,
+    config: dict[str, Any],
+    said: str,
+) -> None:
+    """No image named, an image the engine does not have (nothing is pulled), or a Docker
+    engine that does not answer: ``create_session`` refuses at once with the fix (the CLI's
+    flag, ``scopecraft image build``, ``-e local``), and no session, worktree or branch is
+    made."""
+    from scopecraft import RequestRefused
+
+    async with Engine.open(repo, home=home, config={**CONFIG, **config}) as engine:
+        with pytest.raises(RequestRefused, match=said) as refused:
+            await engine.create_session(
+                "ok-01A", mode="autonomous", executor="docker", agent="fake", image=asked_image
+            )
+        assert "local" in str(refused.value) or "image build" in str(refused.value)
+        assert await engine.list_sessions(all=True) == []
+    assert "ok-01A" not in git("branch", "--list", cwd=repo)

@@ -153,11 +153,21 @@ class Engine(WorktreeMethods):
     ) -> None:
         self.repo = Path(repo).resolve()
         self.home = Path(home).expanduser().resolve() if home is not None else default_home()
-        if isinstance(config, EngineConfig) or config is None:
-            self.config = config or EngineConfig()
+        from ._config_files import load_config_files, merge_config
+
+        # The configuration files, then what the caller gave: the caller wins.
+        self.config_files = load_config_files(self.home, self.repo)
+        if isinstance(config, EngineConfig):
+            given = config.model_dump(exclude_unset=True)
+        else:
+            given = dict(config or {})
+        if isinstance(config, EngineConfig) and not self.config_files.files:
+            self.config = config
         else:
             try:
-                self.config = EngineConfig.model_validate(dict(config))
+                self.config = EngineConfig.model_validate(
+                    merge_config(self.config_files.values, given)
+                )
             except ValueError as exc:
                 raise ConfigError(f"invalid engine configuration: {exc}") from exc
         self.plugins = plugins or PluginRegistry()

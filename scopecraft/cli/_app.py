@@ -120,9 +120,12 @@ def _global_options(
 
 
 def _register() -> None:
-    from . import _agents, _control, _image, _ops, _session, _tasks, _worktree
+    from . import _agents, _config_cmd, _control, _image, _ops, _session, _tasks, _worktree
 
     _ = _control  # registers approve, deny, resume and budget on the session group
+    from . import _doctor, _tasks_new
+
+    _ = _tasks_new  # registers `tasks new` on the tasks group
 
     app.add_typer(_session.session_app, name="session")
     app.add_typer(_tasks.tasks_app, name="tasks")
@@ -130,10 +133,12 @@ def _register() -> None:
     app.add_typer(_worktree.worktree_app, name="worktree")
     app.add_typer(_agents.agents_app, name="agents")
     app.add_typer(_image.image_app, name="image")
+    app.add_typer(_config_cmd.config_app, name="config")
     app.command("costs")(_ops.costs)
     app.command("serve")(_ops.serve)
     app.command("mcp")(_ops.mcp)
     app.command("demo")(_ops.demo)
+    app.command("doctor")(_doctor.doctor)
 
 
 _register()

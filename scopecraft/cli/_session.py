@@ -1,4 +1,5 @@
-"""``scopecraft session ...``: start, list, show, logs, events, wait, continue, cancel, attach."""
+"""``scopecraft session ...``: start, list, show, logs, diff, events, wait, continue, cancel,
+attach."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ from ._common import (
     state_of,
     stderr_is_terminal,
 )
-from ._streams import closing
+from ._streams import closing, session_story
 
 if TYPE_CHECKING:
     from .._engine import Engine
     from .._models import LogEntry, Session
+    from ._diff import SessionDiff
 
 __all__ = ["session_app"]
 
@@ -101,6 +103,52 @@ async def _wait_for_start(
     return await engine.get_session(session_id), waiting
 
 
+def _workdirs(engine: Engine, session: Session) -> list[str]:
+    """The session's worktree as the host and as its agent see it (``/workspace``)."""
+    if not session.worktree_path:
+        return []
+    found = [session.worktree_path, os.path.realpath(session.worktree_path)]
+    from .._errors import ScopecraftError
+
+    with contextlib.suppress(ScopecraftError):
+        executor = engine.executor(session.executor)
+        found.append(executor.agent_workdir(Path(session.worktree_path)))
+    return found
+
+
+async def _print_story(
+    engine: Engine,
+    session_id: str,
+    *,
+    follow: bool,
+    limit: int | None = None,
+    timestamps: bool = False,
+    events_after: int = 0,
+    logs_after: int = 0,
+) -> None:
+    """Print the session's story (its events and informative log lines, see
+    :class:`~._render.StoryRenderer`); ``limit`` keeps the last lines of what is there."""
+    from ._render import StoryRenderer
+
+    out = console()
+    session = await engine.get_session(session_id)
+    renderer = StoryRenderer(
+        workdirs=_workdirs(engine, session), timestamps=timestamps, width=out.width
+    )
+    first = True
+    stream = session_story(
+        engine, session_id, follow=follow, events_after=events_after, logs_after=logs_after
+    )
+    async with closing(stream) as batches:
+        async for batch in batches:
+            lines = [line for item in batch if (line := renderer.render(item)) is not None]
+            if first and limit is not None:
+                lines = lines[len(lines) - limit :] if limit else []
+            first = False
+            for line in lines:
+                out.print(line)
+
+
 async def _follow_logs(
     engine: Engine,
     state: CliState,
@@ -108,8 +156,24 @@ async def _follow_logs(
     *,
     limit: int | None = None,
     timestamps: bool = False,
+    raw: bool = False,
+    events_after: int = 0,
+    logs_after: int = 0,
 ) -> Session:
-    """Print the session's log lines as they come, until it ends; return it then."""
+    """Print the session's story (or with ``raw`` or ``--json``, its log lines) as it goes,
+    until it ends; return it then. ``events_after`` and ``logs_after`` skip what came
+    before (an earlier attempt) in the story."""
+    if not (state.json or raw):
+        await _print_story(
+            engine,
+            session_id,
+            follow=True,
+            limit=limit,
+            timestamps=timestamps,
+            events_after=events_after,
+            logs_after=logs_after,
+        )
+        return await engine.get_session(session_id)
     out = None if state.json else console()
     if out is not None:
         from ._render import log_line
@@ -144,10 +208,30 @@ def _outcome_code(session: Session) -> ExitCode:
     return ExitCode.FAILED if status in ("failed", "cancelled") else ExitCode.OK
 
 
+def _attachable(engine: Engine, session: Session) -> bool:
+    """Whether a person can attach a terminal to the session (an interactive or dispatch
+    session on an executor with a terminal, such as tmux)."""
+    if session.mode.value not in ("interactive", "dispatch"):
+        return False
+    from .._errors import ScopecraftError
+
+    try:
+        return engine.executor(session.executor).capabilities.can_attach
+    except ScopecraftError:
+        return False
+
+
 def _report_start(
-    state: CliState, session: Session, waiting: tuple[str, str] | None, waited: float | None
+    state: CliState,
+    session: Session,
+    waiting: tuple[str, str] | None,
+    waited: float | None,
+    *,
+    following: bool = False,
+    attachable: bool = False,
 ) -> None:
-    """Say where the session is after ``start`` or ``continue`` returned."""
+    """Say where the session is after ``start`` or ``continue`` returned, with a hint of
+    what to run next (none when the command goes on to follow the session)."""
     if state.json:
         return
     out = console()
@@ -158,7 +242,10 @@ def _report_start(
             f"started {sid} (attempt {session.attempt}) in {session.worktree_path}",
             markup=False,
         )
-        out.print(f"  follow it: scopecraft session logs {sid} --follow", style="bright_black")
+        if attachable and not following:
+            out.print(f"  attach to it: scopecraft session attach {sid}", style="bright_black")
+        elif not following:
+            out.print(f"  follow it: scopecraft session logs {sid} --follow", style="bright_black")
     elif status == "starting":
         after = f" after {waited:g} s" if waited is not None else ""
         out.print(
@@ -251,6 +338,12 @@ def start(
             help="Stream the session's logs until it ends; exit 1 unless it completed.",
         ),
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="With --follow, print the agent's raw output lines (stream-JSON)."
+        ),
+    ] = False,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return as soon as the session is queued.")
     ] = False,
@@ -287,7 +380,7 @@ def start(
     if agent is not None:
         kwargs["agent"] = agent
 
-    async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None]:
+    async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None, bool]:
         session = await engine.create_session(task_id, **kwargs)
         if not state.json:
             console().print(
@@ -301,18 +394,21 @@ def start(
                 session, waiting = await _wait_for_start(
                     engine, session.id, after=None, patience=start_timeout
                 )
+        attachable = _attachable(engine, session)
         if follow:
-            _report_start(state, session, waiting, None)
-            session = await _follow_logs(engine, state, session.id)
-        return session, waiting
+            _report_start(state, session, waiting, None, following=True)
+            session = await _follow_logs(engine, state, session.id, raw=raw)
+        return session, waiting, attachable
 
-    session, waiting = run_with_engine(state, go)
+    session, waiting, attachable = run_with_engine(state, go)
     if state.json:
         (emit_json_line if follow else emit_json)(session)
     elif follow:
         _print_outcome(state, session)
     else:
-        _report_start(state, session, waiting, None if no_wait else start_timeout)
+        _report_start(
+            state, session, waiting, None if no_wait else start_timeout, attachable=attachable
+        )
     code = _outcome_code(session)
     if code is not ExitCode.OK:
         raise typer.Exit(int(code))
@@ -329,8 +425,18 @@ def list_sessions(
     task: Annotated[
         str | None, typer.Option("--task", metavar="TASK_ID", help="Only this task's sessions.")
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show every column whole (worktree and error too), however wide."
+        ),
+    ] = False,
 ) -> None:
-    """List sessions, oldest first (default: every session that has not ended)."""
+    """List sessions, oldest first (default: every session that has not ended).
+
+    The table fits the terminal: ids are never cut, long columns are shortened with an
+    ellipsis and the least useful ones left out; --wide shows everything.
+    """
     state = state_of(ctx)
 
     async def go(engine: Engine) -> list[Session]:
@@ -347,9 +453,10 @@ def list_sessions(
         hint = "" if all_ else " (--all includes ended ones)"
         console().print(f"no sessions{hint}")
         return
-    from ._render import sessions_table
+    from ._render import print_table, sessions_table
 
-    console().print(sessions_table(sessions))
+    out = console()
+    print_table(out, sessions_table(sessions, width=out.width, wide=wide))
 
 
 @session_app.command("show")
@@ -402,15 +509,29 @@ def logs(
     timestamps: Annotated[
         bool, typer.Option("--timestamps", "-t", help="Prefix each line with its time.")
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="Print the agent's raw output lines (stream-JSON) instead of the story."
+        ),
+    ] = False,
 ) -> None:
-    """Print the agent's own output lines (redacted), in order."""
+    """Print what the agent did: its messages, tool uses, costs and outcome, in order.
+
+    Told from the session's events, with the output lines that are not the agent's JSON
+    stream (standard error, the engine's own lines) in between. --raw prints the agent's
+    own output lines (redacted) as they are; --json prints them as log entries.
+    """
     state = state_of(ctx)
 
     async def go(engine: Engine) -> tuple[list[LogEntry], Session | None]:
         if follow:
             return [], await _follow_logs(
-                engine, state, session_id, limit=limit, timestamps=timestamps
+                engine, state, session_id, limit=limit, timestamps=timestamps, raw=raw
             )
+        if not (state.json or raw):
+            await _print_story(engine, session_id, follow=False, limit=limit, timestamps=timestamps)
+            return [], None
         stream = engine.session_logs(session_id, limit=limit)
         async with closing(stream) as entries:
             return [entry async for entry in entries], None
@@ -429,6 +550,79 @@ def logs(
     out = console()
     for entry in entries:
         out.print(log_line(entry, timestamps=timestamps), markup=False)
+
+
+def _diff_line(line: str, *, patch: bool = True) -> Any:
+    """One line of a patch in the colours of ``git diff`` (a summary's line as it is)."""
+    from rich.text import Text
+
+    if not patch:
+        return Text(line)
+    if line.startswith(("diff --git", "index ", "--- ", "+++ ")):
+        return Text(line, style="bold")
+    if line.startswith("@@"):
+        return Text(line, style="cyan")
+    if line.startswith("+"):
+        return Text(line, style="green")
+    if line.startswith("-"):
+        return Text(line, style="red")
+    return Text(line)
+
+
+@session_app.command("diff")
+def diff(
+    ctx: typer.Context,
+    session_id: Annotated[str, typer.Argument(help="The session id.")],
+    stat: Annotated[
+        bool, typer.Option("--stat", help="Summarise: files changed and lines added, removed.")
+    ] = False,
+) -> None:
+    """Show what the session changed: its branch from its base to its last commit.
+
+    Read from the main repository's refs (git never runs in the agent's worktree): from the
+    commit the branch was created from (else where it left the default branch) to the head
+    recorded when the session ended (else the branch's tip). The patch goes to standard
+    output as git prints it; a summary line and notes go to standard error.
+    """
+    state = state_of(ctx)
+    out = console()
+
+    async def go(engine: Engine) -> SessionDiff:
+        from ._diff import session_diff
+
+        return await session_diff(engine, session_id, stat=stat, stat_width=out.width)
+
+    from ._diff import DiffUnavailable
+
+    try:
+        found = run_with_engine(state, go)
+    except DiffUnavailable as exc:
+        fail(str(exc), ExitCode.NOT_FOUND, json_mode=state.json)
+    if state.json:
+        emit_json(found.to_json())
+        return
+    err = console(stderr=True)
+    span = f"{found.base[:10]}..{found.head[:10]}"
+    if not found.files:
+        out.print(f"no changes on {found.branch} ({span})", markup=False)
+    else:
+        err.print(
+            f"{found.session_id} on {found.branch} ({span}): {len(found.files)} file(s), "
+            f"+{found.insertions} -{found.deletions}",
+            style="bright_black",
+            markup=False,
+        )
+    if found.note:
+        err.print(found.note, style="yellow", markup=False)
+    text = found.stat if stat else found.patch
+    if not text:
+        return
+    if not out.is_terminal:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    for line in text.splitlines():
+        out.print(_diff_line(line, patch=not stat))
 
 
 @session_app.command("events")
@@ -568,6 +762,12 @@ def continue_(
         bool,
         typer.Option("--follow", "-f", help="Stream the logs of the next attempt until it ends."),
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw", help="With --follow, print the agent's raw output lines (stream-JSON)."
+        ),
+    ] = False,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the feedback is recorded.")
     ] = False,
@@ -592,6 +792,8 @@ def continue_(
 
     async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None, str]:
         before = await engine.get_session(session_id)
+        # Where the log ends now: the story of --follow starts after it.
+        logs_before = await engine.storage.read_logs(session_id) if follow else []
         session = await engine.continue_session(session_id, feedback)
         delivered = "next-attempt"
         async with closing(engine.events(session_id=session_id, after=before.last_seq)) as items:
@@ -607,7 +809,14 @@ def continue_(
                     engine, session_id, after=before.last_seq, patience=start_timeout
                 )
         if follow:
-            session = await _follow_logs(engine, state, session_id)
+            session = await _follow_logs(
+                engine,
+                state,
+                session_id,
+                raw=raw,
+                events_after=before.last_seq,
+                logs_after=logs_before[-1].seq if logs_before else 0,
+            )
         return session, waiting, delivered
 
     session, waiting, delivered = run_with_engine(state, go)

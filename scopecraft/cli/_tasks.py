@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,36 +20,89 @@ __all__ = ["tasks_app"]
 tasks_app = new_typer("Read the repository's Scopecraft task files.")
 
 
+def _matcher(kind: str, wanted: str | None) -> Callable[[str], bool]:
+    """A test of a task's ``kind`` field against what was asked, however it is spelled:
+    ``In Progress``, ``in-progress`` and ``🔵 In Progress`` all find ``in_progress``."""
+    if wanted is None:
+        return lambda _value: True
+    from ..tasks import normalize_status, normalize_type
+
+    normalize: Callable[[object], str] = {
+        "status": normalize_status,
+        "type": normalize_type,
+    }.get(kind, _words)
+    key = normalize(wanted)
+    return lambda value: normalize(value) == key
+
+
+def _words(value: object) -> str:
+    """A free-text field (an area) compared without case, spaces or separators."""
+    return "_".join(re.findall(r"[^\W_]+", str(value).casefold()))
+
+
 @tasks_app.command("list")
 def list_tasks(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option("--status", help="Only tasks with this status.")
+        str | None,
+        typer.Option("--status", help="Only tasks with this status (`todo`, `In Progress`, ...)."),
     ] = None,
     area: Annotated[str | None, typer.Option("--area", help="Only tasks of this area.")] = None,
+    type_: Annotated[
+        str | None, typer.Option("--type", help="Only tasks of this type (`feature`, `bug`, ...).")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", "-n", min=0, metavar="N", help="Show at most N tasks."),
+    ] = None,
+    offset: Annotated[
+        int,
+        typer.Option("--offset", min=0, metavar="N", help="Skip the first N tasks (pages)."),
+    ] = 0,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="Show every column whole (the task's file too), however wide."),
+    ] = False,
 ) -> None:
-    """List the valid tasks (malformed files are skipped; `tasks check` lists them)."""
+    """List the valid tasks (malformed files are skipped; `tasks check` lists them).
+
+    Filters ignore case, spaces and separators (`--status "In Progress"` finds
+    `in_progress`). The table fits the terminal: ids are never cut, titles are shortened
+    with an ellipsis and the least useful columns left out; --wide shows everything.
+    """
     state = state_of(ctx)
 
     async def go(engine: Engine) -> tuple[list[Task], int]:
         return await engine.list_tasks(), len(await engine.check_tasks())
 
     tasks, problems = run_with_engine(state, go)
-    tasks = [
-        t
-        for t in tasks
-        if (status is None or t.status == status) and (area is None or t.area == area)
-    ]
+    wants = (
+        (_matcher("status", status), "status"),
+        (_matcher("area", area), "area"),
+        (_matcher("type", type_), "type"),
+    )
+    tasks = [t for t in tasks if all(test(getattr(t, field)) for test, field in wants)]
+    matched = len(tasks)
+    end = None if limit is None else offset + limit
+    tasks = tasks[offset:end]
     if state.json:
         emit_json(tasks)
         return
     out = console()
     if not tasks:
-        out.print("no tasks")
+        out.print("no tasks" + (f" after the first {offset}" if offset and matched else ""))
     else:
-        from ._render import tasks_table
+        from ._render import print_table, tasks_table
 
-        out.print(tasks_table(tasks))
+        print_table(out, tasks_table(tasks, width=out.width, wide=wide, relative_to=Path.cwd()))
+    if len(tasks) < matched and tasks:
+        following = offset + len(tasks)
+        more = f"; --offset {following} shows the next" if following < matched else ""
+        console(stderr=True).print(
+            f"tasks {offset + 1}-{following} of {matched}{more}",
+            style="bright_black",
+            markup=False,
+        )
     if problems:
         console(stderr=True).print(
             f"{problems} task file(s) could not be read; `scopecraft tasks check` says why",

@@ -35,13 +35,14 @@ def test_start_returns_once_the_session_has_started(cli: Cli) -> None:
 
 
 def test_start_follow_streams_logs_and_exits_0_on_completion(cli: Cli) -> None:
-    """`session start --follow` prints the agent's log lines as they come and the final
-    status line, and exits 0 when the session completed."""
+    """`session start --follow` prints what the agent says as it comes (never its raw
+    stream-JSON) and the final status line, and exits 0 when the session completed."""
     result = cli("session", "start", "slow-01D", *LOCAL, "--follow")
     assert result.exit_code == 0, result.stderr
-    out = result.stdout
-    assert out.index('"one"') < out.index('"two"'), out
-    assert "completed ses-" in out
+    lines = result.stdout.splitlines()
+    assert lines.index("one") < lines.index("two"), lines
+    assert not [line for line in lines if line.startswith("{")], lines
+    assert "completed ses-" in result.stdout
 
 
 def test_start_follow_exits_1_when_the_session_fails(cli: Cli) -> None:

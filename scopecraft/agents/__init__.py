@@ -1,9 +1,9 @@
 """Agent adapters: how to start each agent CLI and how to read what it prints.
 
 Built-ins (entry-point group ``scopecraft.agents``): :class:`ClaudeCodeAgent`
-(``claude-code``), :class:`CodexAgent` (``codex``), :class:`CommandAgent` (``command``) and,
-in :mod:`scopecraft.testing`, the scripted ``fake`` agent. :func:`build_prompt` turns a task
-into the prompt of a session.
+(``claude-code``), :class:`CodexAgent` (``codex``), :class:`GeminiCliAgent` (``gemini``),
+:class:`CommandAgent` (``command``) and, in :mod:`scopecraft.testing`, the scripted ``fake``
+agent. :func:`build_prompt` turns a task into the prompt of a session.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from __future__ import annotations
 from ._claude import ClaudeCodeAgent, ClaudeStreamParser
 from ._codex import DEFAULT_CODEX_PRICES, CodexAgent, CodexExecParser, CodexPrice
 from ._command import CommandAgent
+from ._gemini import DEFAULT_GEMINI_PRICES, GeminiCliAgent, GeminiPrice, GeminiStreamParser
 from ._prompts import build_prompt, load_template
 from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
 __all__ = [
     "DEFAULT_CODEX_PRICES",
+    "DEFAULT_GEMINI_PRICES",
     "AgentAdapter",
     "AgentCommand",
     "AgentOutcome",
@@ -26,6 +28,9 @@ __all__ = [
     "CodexExecParser",
     "CodexPrice",
     "CommandAgent",
+    "GeminiCliAgent",
+    "GeminiPrice",
+    "GeminiStreamParser",
     "OutputParser",
     "build_prompt",
     "load_template",

@@ -3,9 +3,10 @@
 * :class:`MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
 * :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``);
   :func:`fake_agent_image`: a local Docker image holding it, built without any registry.
-* :class:`AnthropicModelServer` and :class:`OpenAIResponsesServer`: scripted model APIs on
-  loopback (turns of :class:`ModelTurn`, :class:`TextPart`, :class:`ToolCall`,
-  :class:`TokenUsage`, or a forced :class:`ApiError`), recording every :class:`RecordedRequest`;
+* :class:`AnthropicModelServer`, :class:`OpenAIResponsesServer` and :class:`GeminiModelServer`:
+  scripted model APIs on loopback (turns of :class:`ModelTurn`, :class:`TextPart`,
+  :class:`ToolCall`, :class:`TokenUsage`, or a forced :class:`ApiError`), recording every
+  :class:`RecordedRequest`;
   :func:`run_offline` runs a real agent CLI against one in a network namespace that holds only
   loopback (:func:`offline_problem` says why it cannot here), with the recipes
   :func:`claude_code_offline_env` and :func:`codex_offline_config`; :func:`serve_in_namespace`
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._anthropic_server import AnthropicModelServer
     from ._fake_agent import FakeAgent, fake_agent_script
+    from ._gemini_server import GeminiModelServer
     from ._images import fake_agent_image
     from ._memory_storage import MemoryStorage
     from ._model_server import ScriptedModelServer
@@ -43,6 +45,7 @@ __all__ = [
     "AnthropicModelServer",
     "ApiError",
     "FakeAgent",
+    "GeminiModelServer",
     "MemoryStorage",
     "ModelTurn",
     "NamespaceServer",
@@ -67,6 +70,7 @@ _LAZY = {
     "AnthropicModelServer": "._anthropic_server",
     "ApiError": "._model_turns",
     "FakeAgent": "._fake_agent",
+    "GeminiModelServer": "._gemini_server",
     "MemoryStorage": "._memory_storage",
     "ModelTurn": "._model_turns",
     "NamespaceServer": "._offline",

@@ -372,11 +372,13 @@ class ScriptedModelServer:
             ValueError: the spec names an unknown API.
         """
         from ._anthropic_server import AnthropicModelServer
+        from ._gemini_server import GeminiModelServer
         from ._openai_server import OpenAIResponsesServer
 
         kinds: dict[str, type[ScriptedModelServer]] = {
             AnthropicModelServer.api: AnthropicModelServer,
             OpenAIResponsesServer.api: OpenAIResponsesServer,
+            GeminiModelServer.api: GeminiModelServer,
         }
         kind = kinds.get(str(spec.get("api")))
         if kind is None:

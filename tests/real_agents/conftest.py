@@ -116,6 +116,7 @@ def pinned_versions() -> dict[str, str]:
         for variable, package in (
             ("CLAUDE_CODE_VERSION=", "@anthropic-ai/claude-code"),
             ("CODEX_VERSION=", "@openai/codex"),
+            ("GEMINI_CLI_VERSION=", "@google/gemini-cli"),
         ):
             if line.startswith(variable):
                 pins[package] = line.removeprefix(variable).strip().strip('"')
@@ -125,4 +126,5 @@ def pinned_versions() -> dict[str, str]:
 @pytest.fixture
 def installed_versions() -> dict[str, str | None]:
     """The versions in the cache folder, by npm package (``None``: not there)."""
-    return {p: installed_version(p) for p in ("@anthropic-ai/claude-code", "@openai/codex")}
+    packages = ("@anthropic-ai/claude-code", "@openai/codex", "@google/gemini-cli")
+    return {p: installed_version(p) for p in packages}

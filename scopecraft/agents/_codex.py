@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
-from scopecraft._errors import ConfigError
 from scopecraft._events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
 from scopecraft._models import LogStream, Permissions
 
@@ -20,6 +16,8 @@ from ._common import (
     StderrTail,
     as_count,
     check_argv_prompt,
+    checked_default_model,
+    checked_executable,
     copy_user_file,
     encode_prompt,
     events_from_json_line,
@@ -31,6 +29,7 @@ from ._common import (
     validate_resume_id,
     write_private,
 )
+from ._prices import TokenPrice, merged_prices, price_in
 from ._protocol import AgentCommand, AgentOutcome, AgentRequest
 
 __all__ = ["DEFAULT_CODEX_PRICES", "CodexAgent", "CodexExecParser", "CodexPrice"]
@@ -38,27 +37,9 @@ __all__ = ["DEFAULT_CODEX_PRICES", "CodexAgent", "CodexExecParser", "CodexPrice"
 log = logging.getLogger("scopecraft.agents.codex")
 
 
-@attrs.frozen
-class CodexPrice:
-    """A model's list price in USD per million tokens.
-
-    Attributes:
-        input: Input tokens not served from the prompt cache.
-        cached_input: Input tokens served from the prompt cache.
-        output: Output tokens (reasoning included).
-    """
-
-    input: float
-    cached_input: float
-    output: float
-
-    def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
-        """USD for one usage report; ``input_tokens`` includes the cached ones, as Codex counts."""
-        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
-        fresh = max(input_tokens, 0) - cached
-        return (
-            fresh * self.input + cached * self.cached_input + max(output_tokens, 0) * self.output
-        ) / 1_000_000
+CodexPrice = TokenPrice
+"""A model's list price in USD per million tokens (input, cached input, output): the shared
+:class:`~scopecraft.agents._prices.TokenPrice`."""
 
 
 DEFAULT_CODEX_PRICES: Mapping[str, CodexPrice] = {
@@ -89,32 +70,11 @@ pass ``prices=`` to :class:`CodexAgent` to correct or extend them.
 
 _MAX_USER_FILE = 1_000_000  # bytes of a user's config or login copied into a session's home
 
-_DATED_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-
 
 def price_for(prices: Mapping[str, CodexPrice], model: str | None) -> CodexPrice:
     """The price of ``model``: its own entry, else its undated name's (``-YYYY-MM-DD``
     snapshots), else ``default``."""
-    if model:
-        for key in (model, _DATED_SUFFIX.sub("", model)):
-            if key in prices:
-                return prices[key]
-    return prices.get("default", DEFAULT_CODEX_PRICES["default"])
-
-
-def _as_price(value: CodexPrice | tuple[float, float, float] | Any, model: str) -> CodexPrice:
-    if isinstance(value, CodexPrice):
-        return value
-    if isinstance(value, Mapping):
-        value = (value.get("input"), value.get("cached_input"), value.get("output"))
-    if isinstance(value, tuple | list) and len(value) == 3:
-        numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
-        if len(numbers) == 3 and all(n >= 0 for n in numbers):
-            return CodexPrice(float(numbers[0]), float(numbers[1]), float(numbers[2]))
-    raise ConfigError(
-        f"codex: the price of {model!r} must be three non-negative numbers "
-        "(input, cached input, output; USD per million tokens)"
-    )
+    return price_in(prices, model, DEFAULT_CODEX_PRICES["default"])
 
 
 _USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens")
@@ -343,20 +303,12 @@ class CodexAgent:
         executable: str = "codex",
         user_home: str | os.PathLike[str] | None = None,
     ) -> None:
-        if not executable or executable.startswith("-"):
-            raise ConfigError(f"codex: invalid executable {executable!r}")
-        table = dict(DEFAULT_CODEX_PRICES)
-        for model, price in (prices or {}).items():
-            table[model] = _as_price(price, model)
-        self._prices: Mapping[str, CodexPrice] = table
-        if default_model is not None:
-            try:
-                validate_model(default_model)
-            except Exception as exc:
-                raise ConfigError(f"codex: {exc}") from exc
-        self._default_model = default_model
+        self._executable = checked_executable("codex", executable)
+        self._prices: Mapping[str, CodexPrice] = merged_prices(
+            DEFAULT_CODEX_PRICES, prices, "codex"
+        )
+        self._default_model = checked_default_model("codex", default_model)
         self._skip_git_repo_check = skip_git_repo_check
-        self._executable = executable
         self._user_home = Path(user_home) if user_home is not None else None
 
     @property

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from scopecraft._errors import AgentError
+from scopecraft._errors import AgentError, ConfigError
 from scopecraft._events import Event
 from scopecraft._models import LogStream
 
@@ -28,6 +28,8 @@ __all__ = [
     "as_count",
     "as_usd",
     "check_argv_prompt",
+    "checked_default_model",
+    "checked_executable",
     "copy_user_file",
     "encode_prompt",
     "events_from_json_line",
@@ -73,6 +75,31 @@ def validate_model(model: str) -> str:
             f"invalid model name {model[:80]!r}: use letters, digits and . _ : / @ [ ] + -, "
             "starting with a letter or digit"
         )
+    return model
+
+
+def checked_executable(agent: str, executable: str) -> str:
+    """``executable`` when it can be an adapter's command (not empty, not an option).
+
+    Raises:
+        ConfigError: it cannot.
+    """
+    if not executable or executable.startswith("-"):
+        raise ConfigError(f"{agent}: invalid executable {executable!r}")
+    return executable
+
+
+def checked_default_model(agent: str, model: str | None) -> str | None:
+    """``model`` when it is ``None`` or a plausible model name for an adapter's defaults.
+
+    Raises:
+        ConfigError: it is malformed.
+    """
+    if model is not None:
+        try:
+            validate_model(model)
+        except AgentError as exc:
+            raise ConfigError(f"{agent}: {exc}") from exc
     return model
 
 

@@ -11,9 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-
-from scopecraft._errors import ConfigError
 from scopecraft._events import (
     AgentMessage,
     AgentSessionIdentified,
@@ -30,6 +27,8 @@ from ._common import (
     StderrTail,
     as_count,
     check_argv_prompt,
+    checked_default_model,
+    checked_executable,
     copy_user_file,
     encode_prompt,
     events_from_json_line,
@@ -41,6 +40,7 @@ from ._common import (
     validate_resume_id,
     write_private,
 )
+from ._prices import TokenPrice, merged_prices, price_in
 from ._protocol import AgentCommand, AgentOutcome, AgentRequest
 
 __all__ = ["DEFAULT_GEMINI_PRICES", "GeminiCliAgent", "GeminiPrice", "GeminiStreamParser"]
@@ -48,27 +48,9 @@ __all__ = ["DEFAULT_GEMINI_PRICES", "GeminiCliAgent", "GeminiPrice", "GeminiStre
 log = logging.getLogger("scopecraft.agents.gemini")
 
 
-@attrs.frozen
-class GeminiPrice:
-    """A model's list price in USD per million tokens (prompts up to 200k tokens).
-
-    Attributes:
-        input: Input tokens not served from the context cache.
-        cached_input: Input tokens served from the context cache.
-        output: Output tokens, thinking included.
-    """
-
-    input: float
-    cached_input: float
-    output: float
-
-    def cost(self, input_tokens: int, cached_input_tokens: int, output_tokens: int) -> float:
-        """USD for a usage; ``input_tokens`` includes the cached ones, as Gemini counts."""
-        cached = min(max(cached_input_tokens, 0), max(input_tokens, 0))
-        fresh = max(input_tokens, 0) - cached
-        return (
-            fresh * self.input + cached * self.cached_input + max(output_tokens, 0) * self.output
-        ) / 1_000_000
+GeminiPrice = TokenPrice
+"""A model's list price in USD per million tokens (prompts up to 200k tokens; input, cached
+input, output with thinking): the shared :class:`~scopecraft.agents._prices.TokenPrice`."""
 
 
 DEFAULT_GEMINI_PRICES: Mapping[str, GeminiPrice] = {
@@ -132,27 +114,7 @@ _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 def price_for(prices: Mapping[str, GeminiPrice], model: str | None) -> GeminiPrice:
     """The price of ``model``: its own entry (``models/`` prefix dropped), else its undated
     name's, else ``default``."""
-    if model:
-        name = model.removeprefix("models/")
-        for key in (name, _DATED_SUFFIX.sub("", name)):
-            if key in prices:
-                return prices[key]
-    return prices.get("default", DEFAULT_GEMINI_PRICES["default"])
-
-
-def _as_price(value: GeminiPrice | tuple[float, float, float] | Any, model: str) -> GeminiPrice:
-    if isinstance(value, GeminiPrice):
-        return value
-    if isinstance(value, Mapping):
-        value = (value.get("input"), value.get("cached_input"), value.get("output"))
-    if isinstance(value, tuple | list) and len(value) == 3:
-        numbers = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool)]
-        if len(numbers) == 3 and all(n >= 0 for n in numbers):
-            return GeminiPrice(float(numbers[0]), float(numbers[1]), float(numbers[2]))
-    raise ConfigError(
-        f"gemini: the price of {model!r} must be three non-negative numbers "
-        "(input, cached input, output; USD per million tokens)"
-    )
+    return price_in(prices, model, DEFAULT_GEMINI_PRICES["default"], dated=_DATED_SUFFIX)
 
 
 def _text(value: Any) -> str | None:
@@ -508,19 +470,11 @@ class GeminiCliAgent:
         executable: str = "gemini",
         user_home: str | os.PathLike[str] | None = None,
     ) -> None:
-        if not executable or executable.startswith("-"):
-            raise ConfigError(f"gemini: invalid executable {executable!r}")
-        table = dict(DEFAULT_GEMINI_PRICES)
-        for model, price in (prices or {}).items():
-            table[model] = _as_price(price, model)
-        self._prices: Mapping[str, GeminiPrice] = table
-        if default_model is not None:
-            try:
-                validate_model(default_model)
-            except Exception as exc:
-                raise ConfigError(f"gemini: {exc}") from exc
-        self._default_model = default_model
-        self._executable = executable
+        self._executable = checked_executable("gemini", executable)
+        self._prices: Mapping[str, GeminiPrice] = merged_prices(
+            DEFAULT_GEMINI_PRICES, prices, "gemini"
+        )
+        self._default_model = checked_default_model("gemini", default_model)
         self._user_home = Path(user_home) if user_home is not None else None
 
     @property

@@ -576,17 +576,18 @@ class Engine(WorktreeMethods):
             check_cursor=check_cursor,
         )
         self._wake(session_id)
-        if self._scheduler.index is not None and any(
-            isinstance(e, _QUEUE_EVENTS) for e in clean_events
-        ):
+        # The leader's queue index sees this write here, unless it follows the store's
+        # changes (the built-in stores), where it finds every write at its next pass.
+        index = self._scheduler.tracked_index
+        if index is not None and any(isinstance(e, _QUEUE_EVENTS) for e in clean_events):
             if isinstance(stored[0], SessionQueued):
                 from ._projection import replay
 
                 fresh = replay(stored)
                 if fresh is not None:
-                    self._scheduler.index.update(fresh)
+                    index.update(fresh)
             else:
-                self._scheduler.index.update(await self.storage.get_session(session_id))
+                index.update(await self.storage.get_session(session_id))
         if total is not None:
             await self._check_cost(session_id)
         return stored
@@ -982,8 +983,8 @@ class Engine(WorktreeMethods):
                 self._remember_request(first, session.last_seq)
             if len(batches) > 1:
                 self._wake(session.id)
-                if self._scheduler.index is not None:
-                    self._scheduler.index.update(session)
+                if (index := self._scheduler.tracked_index) is not None:
+                    index.update(session)
         return sessions
 
     def _remember_request(self, queued: SessionQueued, last_seq: int) -> None:

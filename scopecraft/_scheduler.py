@@ -21,6 +21,7 @@ import os
 import socket
 import sys
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from ._events import Event, SessionStarting, SessionWaiting
 from ._models import Session, SessionStatus, utcnow
 from .executors._protocol import RuntimeStatus
 from .policies._index import QueueIndex
+from .storage._protocol import QueueChanges
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -157,6 +159,11 @@ class Scheduler:
         self.waiting: dict[str, str] = {}
         self.index: QueueIndex | None = None
         self.index_built = 0.0
+        self.position: int | None = None
+        """The store position the index reflects, when the store offers ``queue_changes``."""
+        self.follows_store = False
+        """Whether the index follows the store's changes (``queue_changes``): then every
+        write, this engine's own included, reaches it from there."""
         self.holder: str | None = None
         """The name this engine holds the scheduler lease under, once named."""
         self.broken: dict[str, tuple[float, float]] = {}
@@ -211,6 +218,7 @@ class Scheduler:
         with anyio.CancelScope() as scope:
             self.leader_scope = scope
             self.index = None
+            self.position = None
             self.reconciled = anyio.Event()
             async with anyio.create_task_group() as tg:
                 task_status.started()
@@ -236,6 +244,41 @@ class Scheduler:
         count = await storage.count_sessions(statuses=[SessionStatus.QUEUED])
         return count, await storage.list_sessions(statuses=list(IN_FLIGHT))
 
+    @property
+    def tracked_index(self) -> QueueIndex | None:
+        """The queue index that this engine's own writes must keep up to date: ``None`` when
+        there is none, or when it follows the store's changes (and finds them there)."""
+        return None if self.follows_store else self.index
+
+    async def queue_state(self) -> tuple[QueueIndex, list[Session]]:
+        """The leader's queue index, up to date, and the in-flight sessions.
+
+        With a store that offers ``queue_changes`` (the built-in ones do), the index is built
+        once and then moved on by the sessions changed since the position it reflects: a pass
+        costs what changed, whatever the depth of the queue. Otherwise the queue is counted on
+        every pass and listed again when the count differs (see :meth:`queue_index`).
+        """
+        feed = getattr(self._engine.storage, "queue_changes", None)
+        self.follows_store = feed is not None
+        if feed is None:
+            count, active = await self.queue_view()
+            return await self.queue_index(count), active
+        index, after = self.index, self.position
+        if index is None or after is None:
+            after = None
+        changes: QueueChanges = await feed(after, list(IN_FLIGHT))
+        if after is None:
+            index = self.index = QueueIndex(changes.sessions)
+            self.index_built = anyio.current_time()
+        else:
+            assert index is not None
+            for session in changes.sessions:
+                index.update(session)
+                if session.status is not SessionStatus.QUEUED:
+                    self.waiting.pop(session.id, None)
+        self.position = changes.position
+        return index, list(changes.active)
+
     async def queue_index(self, count: int) -> QueueIndex:
         """The leader's queue index: kept up to date by this engine's own writes, rebuilt from
         the store when another process changed the queue (its size, ``count`` as just read,
@@ -249,19 +292,12 @@ class Scheduler:
         return index
 
     async def schedule_pass(self, tg: anyio.abc.TaskGroup) -> None:
-        count, active = await self.queue_view()
+        index, active = await self.queue_state()
         self.run_broken_again(tg, active)
-        index = await self.queue_index(count)
         if not len(index):
             return
         schedule = self._engine.policy.schedule(index, active, now=utcnow())
-        for session_id, (reason, detail) in schedule.waiting.items():
-            if self.waiting.get(session_id) != reason:
-                self.waiting[session_id] = reason
-                await self._engine.append(
-                    session_id,
-                    [SessionWaiting(session_id=session_id, reason=reason, detail=detail)],
-                )
+        await self.record_waiting(schedule.waiting)
         # A session whose previous attempt is still being wound up here waits a pass.
         starting = [sid for sid in schedule.start if sid not in self.supervised]
         if not starting:
@@ -290,7 +326,13 @@ class Scheduler:
             )
             self.waiting.pop(session_id, None)
             index.remove(session_id)
-        results = await self._engine.storage.append_batch(intents)
+        try:
+            results = await self._engine.storage.append_batch(intents)
+        except BaseException:
+            # Nothing was stored: these sessions are still queued, but no longer in the
+            # index. Build it again from the store at the next pass.
+            self.index = None
+            raise
         for session_id, queued_session, stored in zip(starting, before, results, strict=True):
             self._engine._wake(session_id)
             # The launch goes on from the projection folded here when the index's copy was
@@ -299,6 +341,29 @@ class Scheduler:
             if queued_session is not None and stored:
                 fresh = await self._engine.folded(queued_session, stored)
             self.spawn(tg, session_id, launch=True, session=fresh)
+
+    async def record_waiting(self, waiting: Mapping[str, tuple[str, str]]) -> None:
+        """Store why sessions wait, for those whose reason changed since it was last stored:
+        one transaction for the pass, not one per session."""
+        engine = self._engine
+        batch: list[tuple[str, list[Event]]] = [
+            (
+                session_id,
+                [
+                    engine.redactor_for(session_id).model(
+                        SessionWaiting(session_id=session_id, reason=reason, detail=detail)
+                    )
+                ],
+            )
+            for session_id, (reason, detail) in waiting.items()
+            if self.waiting.get(session_id) != reason
+        ]
+        if not batch:
+            return
+        await engine.storage.append_batch(batch)
+        for session_id, _ in batch:
+            self.waiting[session_id] = waiting[session_id][0]
+            engine._wake(session_id)
 
     def run_broken_again(self, tg: anyio.abc.TaskGroup, active: list[Session]) -> None:
         """Start again the supervisors that ended in an error while their session was in

@@ -6,7 +6,14 @@ In-memory storage and the contract suite for other adapters live in :mod:`scopec
 
 from __future__ import annotations
 
-from ._protocol import LogLine, StorageAdapter, StoredEvent
+from ._protocol import LogLine, QueueChanges, QueueFeed, StorageAdapter, StoredEvent
 from ._sqlite import SqliteStorage
 
-__all__ = ["LogLine", "SqliteStorage", "StorageAdapter", "StoredEvent"]
+__all__ = [
+    "LogLine",
+    "QueueChanges",
+    "QueueFeed",
+    "SqliteStorage",
+    "StorageAdapter",
+    "StoredEvent",
+]

@@ -11,7 +11,7 @@ import attrs
 from .._events import Event
 from .._models import LogEntry, LogStream, Session, SessionStatus
 
-__all__ = ["LogLine", "StorageAdapter", "StoredEvent"]
+__all__ = ["LogLine", "QueueChanges", "QueueFeed", "StorageAdapter", "StoredEvent"]
 
 
 @attrs.frozen
@@ -42,6 +42,63 @@ class StoredEvent:
     event: Event
 
 
+@attrs.frozen
+class QueueChanges:
+    """What one scheduler pass reads of the queue, in one snapshot of the store (see
+    :meth:`QueueFeed.queue_changes`).
+
+    Attributes:
+        position: The store-wide position of the last event this answer reflects (0 in a store
+            without events): pass it as ``after`` next time to get what changed since.
+        sessions: With ``after=None``, every queued session, oldest first. Otherwise every
+            session that an event stored after ``after`` changed, once each and as it is at
+            ``position``, whatever its status now (one that left the queue is among them).
+        active: The sessions in the statuses asked for, oldest first.
+    """
+
+    position: int
+    sessions: tuple[Session, ...]
+    active: tuple[Session, ...]
+
+
+@runtime_checkable
+class QueueFeed(Protocol):
+    """An optional extra of a store: the queue's changes since a position, so that the
+    scheduler keeps its queue index up to date without listing the whole queue on every pass
+    (a pass then costs what changed, not the depth of the queue).
+
+    The built-in stores offer it; the scheduler looks for ``queue_changes`` on the store and,
+    without it, counts the queued sessions on every pass and lists them all again whenever the
+    count differs from its index's. A store that offers it must pass the contract suite's
+    ``queue_changes`` tests.
+    """
+
+    async def queue_changes(
+        self, after: int | None, active: Sequence[SessionStatus]
+    ) -> QueueChanges:
+        """Read, in one snapshot, the queue (``after=None``) or the sessions changed by events
+        stored after the position ``after``, and the sessions in the ``active`` statuses.
+
+        Events are visible in position order: an answer at ``position`` reflects every event
+        up to it and none after it, so asking again from ``position`` misses nothing and a
+        session seen at several positions is always seen at its newest. Events of
+        :data:`~scopecraft._events.ENGINE_STREAM` change no session and are only counted in
+        ``position``.
+
+        Args:
+            after: A ``position`` from an earlier answer, or ``None`` for the whole queue.
+            active: Statuses whose sessions to list too (the scheduler's in-flight ones).
+
+        Returns:
+            The position read up to, the changed (or queued) sessions and the active ones.
+
+        Raises:
+            ValueError: an unknown status, or a negative ``after``.
+            StorageError: the store cannot be read.
+        """
+        ...
+
+
 @runtime_checkable
 class StorageAdapter(Protocol):
     """Durable runtime state: sessions (as projections of their events), events, logs,
@@ -51,6 +108,11 @@ class StorageAdapter(Protocol):
     atomic: either everything a call was given is stored, or nothing is.
 
     Implementations must pass :func:`scopecraft.testing.contracts.storage.StorageContract`.
+
+    Optional extras, looked up on the store by name (the built-in stores offer both; the
+    engine manages without them, at a cost that grows with the depth of the queue):
+    ``queue_view(active)``, the queued count and the sessions in the ``active`` statuses in
+    one read; and ``queue_changes(after, active)``, described by :class:`QueueFeed`.
     """
 
     @property

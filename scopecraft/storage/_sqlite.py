@@ -51,7 +51,7 @@ from ._common import (
     stream_error,
     to_micros,
 )
-from ._protocol import LogLine, StoredEvent
+from ._protocol import LogLine, QueueChanges, StoredEvent
 from ._sqlite_db import SqliteDatabase
 
 __all__ = ["SqliteStorage"]
@@ -422,34 +422,74 @@ class SqliteStorage:
 
     def _list_sessions_sync(self, sql: str, params: tuple[Any, ...]) -> list[Session]:
         work = functools.partial(self._list_tx, sql, params)
-        found, bodies = self._db.run(work, snapshot=True)
-        cached = self._sessions
+        return self._sessions_of(*self._db.run(work, snapshot=True))
+
+    def _sessions_of(
+        self, found: list[tuple[str, int]], known: dict[str, Session | str]
+    ) -> list[Session]:
+        """The projections named by ``(id, last_seq)`` rows, from what :meth:`_known_tx`
+        found: a cached projection, or the stored one to parse (and cache)."""
         sessions: list[Session] = []
         for session_id, last_seq in found:
-            session = cached.get(session_id)
-            if session is None or session.last_seq != last_seq:
-                session = self._session_from_row(session_id, last_seq, bodies[session_id])
-            sessions.append(session)
+            hit = known[session_id]
+            if isinstance(hit, str):
+                hit = self._session_from_row(session_id, last_seq, hit)
+            sessions.append(hit)
         return sessions
 
     def _list_tx(
         self, sql: str, params: tuple[Any, ...], conn: sqlite3.Connection
-    ) -> tuple[list[tuple[str, int]], dict[str, str]]:
+    ) -> tuple[list[tuple[str, int]], dict[str, Session | str]]:
         # Ids and last_seq come from a covering index; only projections not cached are read.
         found: list[tuple[str, int]] = conn.execute(sql, params).fetchall()
+        return found, self._known_tx(conn, found)
+
+    def _known_tx(
+        self, conn: sqlite3.Connection, found: list[tuple[str, int]]
+    ) -> dict[str, Session | str]:
+        """For each ``(id, last_seq)`` row, its cached projection, or else its stored body.
+
+        The cached ones are taken now: parsing the others caches them, which may push out of
+        the cache (it holds 16,384) a projection this answer was going to use.
+        """
         cached = self._sessions
-        missing = [
-            session_id
-            for session_id, last_seq in found
-            if (hit := cached.get(session_id)) is None or hit.last_seq != last_seq
-        ]
-        bodies: dict[str, str] = {}
+        known: dict[str, Session | str] = {}
+        missing: list[str] = []
+        for session_id, last_seq in found:
+            hit = cached.get(session_id)
+            if hit is not None and hit.last_seq == last_seq:
+                known[session_id] = hit
+            else:
+                missing.append(session_id)
         for start in range(0, len(missing), _IN_CHUNK):
             chunk = missing[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
             rows = conn.execute(f"SELECT id, body FROM sessions WHERE id IN ({marks})", chunk)  # noqa: S608
-            bodies.update(rows)
-        return found, bodies
+            known.update(rows)
+        return known
+
+    def _changed_tx(
+        self, after: int, conn: sqlite3.Connection
+    ) -> tuple[int, list[tuple[str, int]], dict[str, Session | str]]:
+        """The last position, and the ``(id, last_seq)`` rows (and projections) of the
+        sessions with an event after ``after``: a range of the events' primary key, so it
+        costs what changed, whatever the number of sessions."""
+        position = conn.execute("SELECT max(position) FROM events").fetchone()[0] or 0
+        changed = [
+            row[0]
+            for row in conn.execute(
+                "SELECT DISTINCT session_id FROM events WHERE position > ? AND position <= ?",
+                (after, position),
+            )
+        ]
+        found: list[tuple[str, int]] = []
+        for start in range(0, len(changed), _IN_CHUNK):
+            chunk = changed[start : start + _IN_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found.extend(
+                conn.execute(f"SELECT id, last_seq FROM sessions WHERE id IN ({marks})", chunk)  # noqa: S608
+            )
+        return position, found, self._known_tx(conn, found)
 
     async def count_sessions(self, *, statuses: Sequence[SessionStatus] | None = None) -> int:
         """Count sessions, optionally only those in the given statuses.
@@ -489,6 +529,54 @@ class SqliteStorage:
             row = self._db.run(functools.partial(_fetch_one, count_sql, queued_args))
             sessions = [] if list_sql is None else self._list_sessions_sync(list_sql, params)
             return (int(row[0]) if row is not None else 0), sessions
+
+        return await self._run(work)
+
+    async def queue_changes(
+        self, after: int | None, active: Sequence[SessionStatus]
+    ) -> QueueChanges:
+        """The queue (``after=None``) or the sessions changed since the position ``after``,
+        and the sessions in the ``active`` statuses, in one read transaction (see
+        :meth:`scopecraft.storage.QueueFeed.queue_changes`). The changes are found by a
+        range of the events' primary key and the sessions by theirs, so the cost follows what
+        changed, not how many sessions are queued.
+
+        Raises:
+            ValueError: an unknown status, or a negative ``after``.
+            StorageError: the store cannot be read.
+        """
+        if after is not None and after < 0:
+            raise ValueError(f"after must be a position (0 or more), got {after}")
+        queued_where, queued_args = _session_filter([SessionStatus.QUEUED], None)
+        queued_sql = f"SELECT id, last_seq FROM sessions{queued_where} ORDER BY created_at, rowid"  # noqa: S608 - placeholders only
+        where, args = _session_filter(active, None)
+        active_sql = (
+            f"SELECT id, last_seq FROM sessions{where} ORDER BY created_at, rowid"  # noqa: S608 - placeholders only
+            if where is not None
+            else None
+        )
+
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]], dict[str, Session | str]]:
+            if after is None:
+                position = conn.execute("SELECT max(position) FROM events").fetchone()[0] or 0
+                found, known = self._list_tx(queued_sql, queued_args, conn)
+            else:
+                position, found, known = self._changed_tx(after, conn)
+            running: list[tuple[str, int]] = []
+            if active_sql is not None:
+                running, more = self._list_tx(active_sql, args, conn)
+                known.update(more)
+            return position, found, running, known
+
+        def work() -> QueueChanges:
+            position, found, running, known = self._db.run(read, snapshot=True)
+            return QueueChanges(
+                position=position,
+                sessions=tuple(self._sessions_of(found, known)),
+                active=tuple(self._sessions_of(running, known)),
+            )
 
         return await self._run(work)
 

@@ -7,9 +7,10 @@ compare-and-set cursors, leases. Nothing survives the process.
 
 from __future__ import annotations
 
+import bisect
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,7 +29,7 @@ from scopecraft.storage._common import (
     fold_events,
     load_cursor,
 )
-from scopecraft.storage._protocol import LogLine, StoredEvent
+from scopecraft.storage._protocol import LogLine, QueueChanges, StoredEvent
 
 __all__ = ["MemoryStorage"]
 
@@ -45,6 +46,10 @@ class MemoryStorage:
         self._lock = anyio.Lock()
         self._open = False
         self._sessions: dict[str, Session] = {}
+        # The ids of the sessions in each status, so that a filter by status costs what it
+        # finds, not every session ever stored.
+        self._by_status: dict[SessionStatus, dict[str, None]] = {s: {} for s in SessionStatus}
+        self._created: dict[str, int] = {}  # creation order, which breaks ties of created_at
         self._events: list[StoredEvent] = []
         self._by_session: dict[str, list[StoredEvent]] = {}
         self._logs: dict[str, list[LogEntry]] = {}
@@ -118,7 +123,7 @@ class MemoryStorage:
                     self._events.extend(records)
                     self._by_session.setdefault(session_id, []).extend(records)
                     if session is not None and session_id != ENGINE_STREAM:
-                        self._sessions[session_id] = session
+                        self._put(session)
                 results.append(stored)
             return results
 
@@ -178,7 +183,7 @@ class MemoryStorage:
                 self._events.extend(records)
                 self._by_session.setdefault(session_id, []).extend(records)
             if session is not None and not engine_wide:
-                self._sessions[session_id] = session
+                self._put(session)
             if entries:
                 self._logs.setdefault(session_id, []).extend(entries)
             if cursor_text is not None:
@@ -199,17 +204,31 @@ class MemoryStorage:
             except KeyError:
                 raise SessionNotFound(session_id) from None
 
+    def _put(self, session: Session) -> None:
+        previous = self._sessions.get(session.id)
+        if previous is not None:
+            del self._by_status[previous.status][session.id]
+        else:
+            self._created[session.id] = len(self._created)
+        self._sessions[session.id] = session
+        self._by_status[session.status][session.id] = None
+
     def _matching(
         self, statuses: Sequence[SessionStatus] | None, task_id: str | None
     ) -> list[Session]:
-        wanted = None if statuses is None else {SessionStatus(s) for s in statuses}
-        found = [
-            s
-            for s in self._sessions.values()
-            if (wanted is None or s.status in wanted) and (task_id is None or s.task_id == task_id)
-        ]
-        # Stable: sessions created at the same instant stay in creation order.
-        found.sort(key=lambda s: s.created_at)
+        if statuses is None:
+            candidates: Iterable[Session] = self._sessions.values()
+        else:
+            sessions = self._sessions
+            candidates = [
+                sessions[sid]
+                for status in {SessionStatus(s) for s in statuses}
+                for sid in self._by_status[status]
+            ]
+        found = [s for s in candidates if task_id is None or s.task_id == task_id]
+        # Sessions created at the same instant stay in creation order.
+        created = self._created
+        found.sort(key=lambda s: (s.created_at, created[s.id]))
         return found
 
     async def list_sessions(
@@ -254,6 +273,36 @@ class MemoryStorage:
             self._check_open()
             queued = len(self._matching([SessionStatus.QUEUED], None))
             return queued, list(self._matching(list(active), None))
+
+    async def queue_changes(
+        self, after: int | None, active: Sequence[SessionStatus]
+    ) -> QueueChanges:
+        """The queue (``after=None``) or the sessions changed since the position ``after``,
+        and the sessions in the ``active`` statuses, read at once (see
+        :meth:`scopecraft.storage.QueueFeed.queue_changes`).
+
+        Raises:
+            ValueError: an unknown status, or a negative ``after``.
+            StorageError: the store is not open.
+        """
+        if after is not None and after < 0:
+            raise ValueError(f"after must be a position (0 or more), got {after}")
+        async with self._lock:
+            self._check_open()
+            events = self._events
+            position = events[-1].position if events else 0
+            if after is None:
+                sessions = self._matching([SessionStatus.QUEUED], None)
+            else:
+                # Positions only grow: the events after `after` are a tail of the list.
+                start = bisect.bisect_right(events, after, key=lambda record: record.position)
+                changed = dict.fromkeys(record.event.session_id for record in events[start:])
+                sessions = [self._sessions[sid] for sid in changed if sid in self._sessions]
+            return QueueChanges(
+                position=position,
+                sessions=tuple(sessions),
+                active=tuple(self._matching(list(active), None)),
+            )
 
     async def read_events(
         self,

@@ -302,6 +302,58 @@ class StorageContract:
         assert ids[1] in {s.id for s in active}
         assert await view([]) == (count, [])
 
+    @pytest.mark.anyio
+    async def test_queue_changes_gives_the_queue_then_what_changed(
+        self, storage: StorageAdapter
+    ) -> None:
+        """``queue_changes`` (an optional extra): with ``after=None`` every queued session and
+        the active ones; from its ``position`` on, each session changed since (whatever its
+        status now) once, as it is now, and no other; engine-wide events move the position
+        only; asking again from the last position gives nothing."""
+        changes = getattr(storage, "queue_changes", None)
+        if changes is None:
+            pytest.skip("this store has no queue_changes")
+        in_flight = [SessionStatus.STARTING, SessionStatus.RUNNING]
+        waiting, starts, talks = (new_session_id() for _ in range(3))
+        for sid in (waiting, starts, talks):
+            await storage.append(sid, [queued_event(sid)])
+        first = await changes(None, in_flight)
+        queued = await storage.list_sessions(statuses=[SessionStatus.QUEUED])
+        assert [s.id for s in first.sessions] == [s.id for s in queued]
+        assert {waiting, starts, talks} <= {s.id for s in first.sessions}
+        assert [s.id for s in first.active] == [
+            s.id for s in await storage.list_sessions(statuses=in_flight)
+        ]
+        stored = await storage.read_events(after=first.position)
+        assert stored == []
+
+        late = new_session_id()
+        await storage.append(late, [queued_event(late)])
+        await storage.append(
+            starts, [SessionStarting(session_id=starts, attempt=1, runtime_name="r")]
+        )
+        await storage.append(talks, [AgentMessage(session_id=talks, text="one")])
+        await storage.append(talks, [AgentMessage(session_id=talks, text="two")])
+        await storage.append(
+            ENGINE_STREAM, [QueueDepthReported(session_id=ENGINE_STREAM, queued=3, running=1)]
+        )
+        second = await changes(first.position, in_flight)
+        assert sorted(s.id for s in second.sessions) == sorted([late, starts, talks])
+        now = {s.id: s for s in second.sessions}
+        assert now[starts].status is SessionStatus.STARTING
+        assert now[late].status is SessionStatus.QUEUED
+        assert now[talks] == await storage.get_session(talks)
+        assert starts in {s.id for s in second.active}
+        assert second.position == (await storage.read_events(after=first.position))[-1].position
+
+        third = await changes(second.position, in_flight)
+        assert third.position == second.position
+        assert third.sessions == ()
+        assert [s.id for s in third.active] == [s.id for s in second.active]
+        assert (await changes(third.position, [])).active == ()
+        with pytest.raises(ValueError, match="after"):
+            await changes(-1, in_flight)
+
     # -- reading events ------------------------------------------------------------------------
 
     @pytest.mark.anyio

@@ -66,24 +66,50 @@ def _tip(repo: pygit2.Repository, ref: str) -> pygit2.Commit | None:
     return repo[found.resolve().target].peel(pygit2.Commit)
 
 
+def _shard(session_id: str) -> str:
+    """The folder of a session's record under its task's: two characters of its id (after
+    ``ses-``), so that no folder the archive rewrites on each commit grows past 36² entries."""
+    return session_id.removeprefix("ses-")[:2]
+
+
 def _put(
-    repo: pygit2.Repository, tree: pygit2.Tree | None, parts: tuple[str, ...], blob: pygit2.Oid
+    repo: pygit2.Repository,
+    tree: pygit2.Tree | None,
+    parts: tuple[str, ...],
+    blob: pygit2.Oid | None,
 ) -> pygit2.Oid:
-    """Return a tree like ``tree`` with ``blob`` at ``parts``, sharing every other entry."""
+    """Return a tree like ``tree`` with ``blob`` at ``parts`` (``None``: nothing there),
+    sharing every other entry."""
     import pygit2
 
     builder = repo.TreeBuilder(tree) if tree is not None else repo.TreeBuilder()
     head, rest = parts[0], parts[1:]
     if not rest:
-        builder.insert(head, blob, pygit2.GIT_FILEMODE_BLOB)
+        if blob is not None:
+            builder.insert(head, blob, pygit2.GIT_FILEMODE_BLOB)
+        elif tree is not None and head in tree:
+            builder.remove(head)
         return builder.write()
     sub: pygit2.Tree | None = None
     if tree is not None and head in tree:
         found = tree[head]
         if isinstance(found, pygit2.Tree):
             sub = found
+    if sub is None and blob is None:
+        return builder.write()
     builder.insert(head, _put(repo, sub, rest, blob), pygit2.GIT_FILEMODE_TREE)
     return builder.write()
+
+
+def _has(tree: pygit2.Tree | None, parts: tuple[str, ...]) -> bool:
+    import pygit2
+
+    node: pygit2.Object | None = tree
+    for part in parts:
+        if not isinstance(node, pygit2.Tree) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _files(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> dict[str, pygit2.Oid]:
@@ -187,12 +213,14 @@ class GitHistory:
 
     def _write(self, text: str, task_id: str, session_id: str, message: str) -> str:
         repo = self._open()
-        parts = (*_SESSIONS, task_id, f"{session_id}.json")
+        name = f"{session_id}.json"
+        parts = (*_SESSIONS, task_id, _shard(session_id), name)
+        flat = (*_SESSIONS, task_id, name)  # where earlier versions kept it
         blob = repo.create_blob(text.encode())
         for attempt in range(_ATTEMPTS):
             tip = _tip(repo, self._ref)
             try:
-                return self._commit_on(repo, tip, parts, blob, message)
+                return self._commit_on(repo, tip, parts, blob, message, flat)
             except _Raced:
                 # Back off a little, with jitter, so that racing writers spread out.
                 time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())  # noqa: S311
@@ -207,10 +235,13 @@ class GitHistory:
         parts: tuple[str, ...],
         blob: pygit2.Oid,
         message: str,
+        flat: tuple[str, ...] | None = None,
     ) -> str:
         import pygit2
 
         tree = _put(repo, tip.tree if tip is not None else None, parts, blob)
+        if flat is not None and tip is not None and _has(tip.tree, flat):
+            tree = _put(repo, repo[tree].peel(pygit2.Tree), flat, None)
         if tip is not None and tip.tree_id == tree:
             return str(tip.id)
         signature = _signature(repo)
@@ -265,21 +296,39 @@ class GitHistory:
             node = node[part]
         if not isinstance(node, pygit2.Tree):
             return []
-        records: list[dict[str, Any]] = []
+        # Records in shard folders, and (from earlier versions) directly in the task's folder;
+        # a session in both (a merge of two versions' histories) is read from its shard.
+        found: dict[str, dict[str, Any]] = {}
+        flat: list[pygit2.Object] = []
         for item in node:
+            if isinstance(item, pygit2.Tree):
+                for record in item:
+                    self._take(record, task_id, found)
+            else:
+                flat.append(item)
+        for item in flat:
             name = item.name or ""
-            if not isinstance(item, pygit2.Blob) or not name.endswith(".json"):
-                continue
-            try:
-                value = json.loads(item.data)
-            except ValueError:
-                log.warning("skipping unreadable history record %s of %s", name, task_id)
-                continue
-            if isinstance(value, dict):
-                value.setdefault("session_id", name[: -len(".json")])
-                records.append(value)
+            if name.removesuffix(".json") not in found:
+                self._take(item, task_id, found)
+        records = list(found.values())
         records.sort(key=lambda r: (str(r.get("created_at") or ""), str(r["session_id"])))
         return records
+
+    @staticmethod
+    def _take(item: pygit2.Object, task_id: str, found: dict[str, dict[str, Any]]) -> None:
+        import pygit2
+
+        name = item.name or ""
+        if not isinstance(item, pygit2.Blob) or not name.endswith(".json"):
+            return
+        try:
+            value = json.loads(item.data)
+        except ValueError:
+            log.warning("skipping unreadable history record %s of %s", name, task_id)
+            return
+        if isinstance(value, dict):
+            value.setdefault("session_id", name[: -len(".json")])
+            found[name[: -len(".json")]] = value
 
     async def task_ids(self) -> list[str]:
         """Return the tasks that have archived sessions, sorted.

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -21,7 +22,8 @@ WORKER = Path(__file__).with_name("history_worker.py")
 async def test_archive_and_read_back_without_dirtying_any_worktree(
     wt_repo: Path, orch: GitWorktreeOrchestrator
 ) -> None:
-    """Records land as .tasks/sessions/<task>/<session>.json on the ref; no worktree changes."""
+    """Records land as .tasks/sessions/<task>/<shard>/<session>.json on the ref (the shard:
+    two characters of the id after ``ses-``); no worktree changes."""
     binding = await orch.bind_env("auth-05A")
     await orch.prepare(binding)
     history = GitHistory(binding.path)
@@ -41,7 +43,7 @@ async def test_archive_and_read_back_without_dirtying_any_worktree(
     assert records[1]["summary"] == "added login"
     assert records[1]["created_at"] == "2025-05-02T00:00:00+00:00"
     assert records[1]["files"] == ["a.py"]
-    shown = git("show", f"{HISTORY_REF}:.tasks/sessions/auth-05A/ses-bbb111.json", cwd=wt_repo)
+    shown = git("show", f"{HISTORY_REF}:.tasks/sessions/auth-05A/bb/ses-bbb111.json", cwd=wt_repo)
     assert '"summary": "added login"' in shown
     assert git("status", "--porcelain", cwd=wt_repo) == ""
     assert git("status", "--porcelain", cwd=binding.path) == ""
@@ -112,3 +114,75 @@ async def test_push_and_fetch_share_the_history(wt_repo: Path, tmp_path: Path) -
         assert await side.task_ids() == ["auth-05A", "billing-05A"]
     with pytest.raises(InvalidName, match="remote"):
         await mine.push("--upload-pack=touch x")
+
+
+def _tree(node: Any, *names: str) -> Any:
+    """The subtree at ``names`` below ``node``, checked to be a folder at each step."""
+    import pygit2
+
+    for name in names:
+        node = node[name]
+        assert isinstance(node, pygit2.Tree), name
+    return node
+
+
+def _history_tree(repo: Any) -> Any:
+    import pygit2
+
+    return repo.references[HISTORY_REF].peel(pygit2.Commit).tree
+
+
+@pytest.mark.anyio
+async def test_records_of_the_flat_layout_are_read_and_moved_when_written(wt_repo: Path) -> None:
+    """A record an earlier version wrote straight in the task's folder is read; writing that
+    session again moves it into its shard (one record, never two)."""
+    import pygit2
+
+    history = GitHistory(wt_repo)
+    await history.archive_session({"created_at": "2025-05-01"}, "auth-05A", "ses-aaa111")
+    repo = pygit2.Repository(str(wt_repo))
+    tip = repo.references[HISTORY_REF].peel(pygit2.Commit)
+    # Rewrite the tip as the flat layout had it: .tasks/sessions/auth-05A/ses-old222.json.
+    blob = repo.create_blob(b'{"created_at": "2025-04-01", "summary": "old"}\n')
+    builder = repo.TreeBuilder(_tree(tip.tree, ".tasks", "sessions", "auth-05A"))
+    builder.insert("ses-old222.json", blob, pygit2.GIT_FILEMODE_BLOB)
+    sessions = repo.TreeBuilder(_tree(tip.tree, ".tasks", "sessions"))
+    sessions.insert("auth-05A", builder.write(), pygit2.GIT_FILEMODE_TREE)
+    dot = repo.TreeBuilder(_tree(tip.tree, ".tasks"))
+    dot.insert("sessions", sessions.write(), pygit2.GIT_FILEMODE_TREE)
+    root = repo.TreeBuilder(tip.tree)
+    root.insert(".tasks", dot.write(), pygit2.GIT_FILEMODE_TREE)
+    signature = pygit2.Signature("t", "t@example.invalid")
+    commit = repo.create_commit(None, signature, signature, "flat", root.write(), [tip.id])
+    repo.references[HISTORY_REF].set_target(commit)
+
+    records = await history.read_history("auth-05A")
+    assert [r["session_id"] for r in records] == ["ses-old222", "ses-aaa111"]
+    await history.archive_session(
+        {"created_at": "2025-04-01", "summary": "new"}, "auth-05A", "ses-old222"
+    )
+    records = await history.read_history("auth-05A")
+    assert [(r["session_id"], r.get("summary")) for r in records] == [
+        ("ses-old222", "new"),
+        ("ses-aaa111", None),
+    ]
+    task = _tree(_history_tree(repo), ".tasks", "sessions", "auth-05A")
+    assert "ses-old222.json" not in task
+    assert "ses-old222.json" in _tree(task, "ol")
+
+
+@pytest.mark.anyio
+async def test_the_folder_each_commit_rewrites_stays_small(wt_repo: Path) -> None:
+    """However many sessions a task archives, its folder holds at most 36² shard folders,
+    not one entry per session: the cost of a commit does not grow with the records."""
+    import pygit2
+
+    history = GitHistory(wt_repo)
+    ids = [f"ses-{a}{b}x" for a in "abc" for b in "0123456789"]
+    for session_id in ids:
+        await history.archive_session({}, "auth-05A", session_id)
+    repo = pygit2.Repository(str(wt_repo))
+    task = _tree(_history_tree(repo), ".tasks", "sessions", "auth-05A")
+    assert len(task) == 30
+    assert all(isinstance(item, pygit2.Tree) and len(item) == 1 for item in task)
+    assert len(await history.read_history("auth-05A")) == 30

@@ -19,7 +19,14 @@ NAMESPACES = ("refs", "heads", "tags", "remotes", "origin")
 
 short_names = st.from_regex(
     r"[a-z][a-z0-9_-]{0,8}(/[a-z0-9][a-z0-9._-]{0,8}[a-z0-9]){0,2}", fullmatch=True
-).filter(lambda name: name.split("/")[0] not in NAMESPACES)
+).filter(
+    # Valid branch names only: git refuses ".." anywhere and components ending in ".lock".
+    lambda name: (
+        name.split("/")[0] not in NAMESPACES
+        and ".." not in name
+        and not any(part.endswith(".lock") for part in name.split("/"))
+    )
+)
 
 
 def git_accepts_branch(name: str) -> bool:

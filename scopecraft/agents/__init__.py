@@ -2,8 +2,9 @@
 
 Built-ins (entry-point group ``scopecraft.agents``): :class:`ClaudeCodeAgent`
 (``claude-code``), :class:`CodexAgent` (``codex``), :class:`GeminiCliAgent` (``gemini``),
-:class:`CommandAgent` (``command``) and, in :mod:`scopecraft.testing`, the scripted ``fake``
-agent. :func:`build_prompt` turns a task into the prompt of a session.
+:class:`OpenCodeAgent` (``opencode``), :class:`CommandAgent` (``command``) and, in
+:mod:`scopecraft.testing`, the scripted ``fake`` agent. :func:`build_prompt` turns a task into
+the prompt of a session.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ._claude import ClaudeCodeAgent, ClaudeStreamParser
 from ._codex import DEFAULT_CODEX_PRICES, CodexAgent, CodexExecParser, CodexPrice
 from ._command import CommandAgent
 from ._gemini import DEFAULT_GEMINI_PRICES, GeminiCliAgent, GeminiPrice, GeminiStreamParser
+from ._opencode import OpenCodeAgent, OpenCodeEventParser
 from ._prompts import build_prompt, load_template
 from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
@@ -31,6 +33,8 @@ __all__ = [
     "GeminiCliAgent",
     "GeminiPrice",
     "GeminiStreamParser",
+    "OpenCodeAgent",
+    "OpenCodeEventParser",
     "OutputParser",
     "build_prompt",
     "load_template",

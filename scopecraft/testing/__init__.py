@@ -3,7 +3,8 @@
 * :class:`MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
 * :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``);
   :func:`fake_agent_image`: a local Docker image holding it, built without any registry.
-* :class:`AnthropicModelServer`, :class:`OpenAIResponsesServer` and :class:`GeminiModelServer`:
+* :class:`AnthropicModelServer`, :class:`OpenAIResponsesServer`, :class:`OpenAIChatServer` and
+  :class:`GeminiModelServer`:
   scripted model APIs on loopback (turns of :class:`ModelTurn`, :class:`TextPart`,
   :class:`ToolCall`, :class:`TokenUsage`, or a forced :class:`ApiError`), recording every
   :class:`RecordedRequest`;
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         run_offline,
         serve_in_namespace,
     )
+    from ._openai_chat_server import OpenAIChatServer
     from ._openai_server import OpenAIResponsesServer
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "ModelTurn",
     "NamespaceServer",
     "OfflineRun",
+    "OpenAIChatServer",
     "OpenAIResponsesServer",
     "RecordedRequest",
     "ScriptedModelServer",
@@ -75,6 +78,7 @@ _LAZY = {
     "ModelTurn": "._model_turns",
     "NamespaceServer": "._offline",
     "OfflineRun": "._offline",
+    "OpenAIChatServer": "._openai_chat_server",
     "OpenAIResponsesServer": "._openai_server",
     "RecordedRequest": "._model_turns",
     "ScriptedModelServer": "._model_server",

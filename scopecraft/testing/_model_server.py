@@ -373,12 +373,14 @@ class ScriptedModelServer:
         """
         from ._anthropic_server import AnthropicModelServer
         from ._gemini_server import GeminiModelServer
+        from ._openai_chat_server import OpenAIChatServer
         from ._openai_server import OpenAIResponsesServer
 
         kinds: dict[str, type[ScriptedModelServer]] = {
             AnthropicModelServer.api: AnthropicModelServer,
             OpenAIResponsesServer.api: OpenAIResponsesServer,
             GeminiModelServer.api: GeminiModelServer,
+            OpenAIChatServer.api: OpenAIChatServer,
         }
         kind = kinds.get(str(spec.get("api")))
         if kind is None:

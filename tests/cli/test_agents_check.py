@@ -356,7 +356,7 @@ def test_unconfigured_command_agent_fails_only_when_named(
     assert any("no argv configured" in note for note in row["notes"])
     write_claude(clean_env)
     write_codex(clean_env)
-    monkeypatch.setenv("SCOPECRAFT_DISABLE_PLUGINS", "agents:fake,agents:gemini")
+    monkeypatch.setenv("SCOPECRAFT_DISABLE_PLUGINS", "agents:fake,agents:gemini,agents:opencode")
     code, rows, _ = rows_of(cli)
     assert [r["name"] for r in rows] == ["claude-code", "codex", "command"]
     assert code == ExitCode.OK

@@ -117,6 +117,7 @@ def pinned_versions() -> dict[str, str]:
             ("CLAUDE_CODE_VERSION=", "@anthropic-ai/claude-code"),
             ("CODEX_VERSION=", "@openai/codex"),
             ("GEMINI_CLI_VERSION=", "@google/gemini-cli"),
+            ("OPENCODE_VERSION=", "opencode-ai"),
         ):
             if line.startswith(variable):
                 pins[package] = line.removeprefix(variable).strip().strip('"')
@@ -126,5 +127,5 @@ def pinned_versions() -> dict[str, str]:
 @pytest.fixture
 def installed_versions() -> dict[str, str | None]:
     """The versions in the cache folder, by npm package (``None``: not there)."""
-    packages = ("@anthropic-ai/claude-code", "@openai/codex", "@google/gemini-cli")
+    packages = ("@anthropic-ai/claude-code", "@openai/codex", "@google/gemini-cli", "opencode-ai")
     return {p: installed_version(p) for p in packages}

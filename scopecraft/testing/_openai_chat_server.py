@@ -15,9 +15,9 @@ import json
 import time
 from typing import Any, ClassVar
 
-from ._model_server import Response, ScriptedModelServer
+from ._model_server import Response
 from ._model_turns import ApiError, ModelTurn, TextPart, ToolCall, Turn
-from ._openai_server import _ERRORS
+from ._openai_server import _ERRORS, OpenAIShapes
 
 _CHUNK = 24
 """Characters per delta: text and arguments arrive in several deltas, as from the API."""
@@ -34,7 +34,7 @@ _FINISH_REASONS = {
 }
 
 
-class OpenAIChatServer(ScriptedModelServer):
+class OpenAIChatServer(OpenAIShapes):
     """A scripted OpenAI Chat Completions API on loopback (an OpenAI-compatible provider's base
     URL is ``<base_url>/v1``).
 
@@ -53,35 +53,6 @@ class OpenAIChatServer(ScriptedModelServer):
 
     api: ClassVar[str] = "openai-chat"
     model_endpoint: ClassVar[str] = "/v1/chat/completions"
-    default_models: ClassVar[tuple[str, ...]] = ("gpt-5.5", "gpt-5.4")
-
-    def error_response(self, status: int, message: str, error: ApiError | None = None) -> Response:
-        """The OpenAI error JSON: ``{"error": {"message", "type", "param", "code"}}``."""
-        default_type, default_code, _ = _ERRORS.get(
-            status, ("server_error" if status >= 500 else "invalid_request_error", None, "")
-        )
-        headers = {"x-request-id": self.new_id("req_")}
-        if error is not None and error.retry_after is not None:
-            headers["retry-after"] = f"{error.retry_after:g}"
-        if error is not None and error.should_retry is not None:
-            headers["x-should-retry"] = "true" if error.should_retry else "false"
-        payload = {
-            "error": {
-                "message": message,
-                "type": (error.error_type if error else None) or default_type,
-                "param": None,
-                "code": default_code,
-            }
-        }
-        return Response.json(status, payload, headers)
-
-    def model_info(self, model: str) -> dict[str, Any]:
-        """One model of ``GET /v1/models``."""
-        return {"id": model, "object": "model", "created": 1_735_689_600, "owned_by": "scopecraft"}
-
-    def model_list(self, data: list[dict[str, Any]]) -> dict[str, Any]:
-        """The body of ``GET /v1/models``."""
-        return {"object": "list", "data": data}
 
     def answer_body(self, body: dict[str, Any], stream: bool, turn: Turn) -> Response:
         """The completion for ``turn``, streamed when the request asks for it."""

@@ -35,20 +35,10 @@ _CHUNK = 24
 """Characters per delta: text and arguments arrive in several deltas, as from the API."""
 
 
-class OpenAIResponsesServer(ScriptedModelServer):
-    """A scripted OpenAI Responses API on loopback (a Codex model provider's ``base_url`` is
-    ``<base_url>/v1`` with ``wire_api = "responses"``).
+class OpenAIShapes(ScriptedModelServer):
+    """What the OpenAI APIs share: the error JSON and its headers, the model list, the
+    default models. The Responses and Chat Completions servers differ only in the answer."""
 
-    Each ``POST /v1/responses`` takes the next turn of the script. A :class:`TextPart` becomes a
-    ``message`` output item with one ``output_text`` part; a :class:`ToolCall` becomes a
-    ``function_call`` item (``exec_command``, ``shell``, ``apply_patch``, an MCP tool, ... with
-    its arguments as a JSON string) whose ``call_id`` is ``call_...`` unless it names one. The
-    usage is the turn's: ``input_tokens`` counts cached tokens too, and
-    ``input_tokens_details.cached_tokens`` is the turn's ``cache_read_input_tokens``.
-    """
-
-    api: ClassVar[str] = "openai"
-    model_endpoint: ClassVar[str] = "/v1/responses"
     default_models: ClassVar[tuple[str, ...]] = ("gpt-5.5", "gpt-5.4")
 
     def error_response(self, status: int, message: str, error: ApiError | None = None) -> Response:
@@ -78,6 +68,22 @@ class OpenAIResponsesServer(ScriptedModelServer):
     def model_list(self, data: list[dict[str, Any]]) -> dict[str, Any]:
         """The body of ``GET /v1/models``."""
         return {"object": "list", "data": data}
+
+
+class OpenAIResponsesServer(OpenAIShapes):
+    """A scripted OpenAI Responses API on loopback (a Codex model provider's ``base_url`` is
+    ``<base_url>/v1`` with ``wire_api = "responses"``).
+
+    Each ``POST /v1/responses`` takes the next turn of the script. A :class:`TextPart` becomes a
+    ``message`` output item with one ``output_text`` part; a :class:`ToolCall` becomes a
+    ``function_call`` item (``exec_command``, ``shell``, ``apply_patch``, an MCP tool, ... with
+    its arguments as a JSON string) whose ``call_id`` is ``call_...`` unless it names one. The
+    usage is the turn's: ``input_tokens`` counts cached tokens too, and
+    ``input_tokens_details.cached_tokens`` is the turn's ``cache_read_input_tokens``.
+    """
+
+    api: ClassVar[str] = "openai"
+    model_endpoint: ClassVar[str] = "/v1/responses"
 
     def answer_body(self, body: dict[str, Any], stream: bool, turn: Turn) -> Response:
         """The response for ``turn``, streamed when the request asks for it."""

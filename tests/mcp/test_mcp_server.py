@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from scopecraft import LogEntry, Session, Task
-from scopecraft.mcp import TOOLS, portable_schema, tool_definitions
+from scopecraft.mcp import STANDARD_FORMATS, TOOLS, portable_schema, tool_definitions
 
 EXPECTED_TOOLS = [
     "session_create",
@@ -32,27 +32,7 @@ EXPECTED_TOOLS = [
 ]
 LOCAL = {"executor": "local", "agent": "fake"}
 # The formats JSON Schema (draft 2020-12, section 7.3) defines; clients' validators know no other.
-JSON_SCHEMA_FORMATS = {
-    "date-time",
-    "date",
-    "time",
-    "duration",
-    "email",
-    "idn-email",
-    "hostname",
-    "idn-hostname",
-    "ipv4",
-    "ipv6",
-    "uri",
-    "uri-reference",
-    "iri",
-    "iri-reference",
-    "uuid",
-    "uri-template",
-    "json-pointer",
-    "relative-json-pointer",
-    "regex",
-}
+JSON_SCHEMA_FORMATS = STANDARD_FORMATS
 
 
 @asynccontextmanager

@@ -2,7 +2,7 @@
 
 The layers, each overriding the one before: ``<home>/config.toml``, then
 ``<repo>/.scopecraft/config.toml`` (the repository wins over the user), then the file named by
-``$SCOPECRAFT_CONFIG``; the ``config`` given to :meth:`scopecraft.Engine.open` wins over all.
+``$SCOPECRAFT_CONFIG``; the ``config`` given to `scopecraft.Engine.open()` wins over all.
 Tables merge key by key (``[agents.claude-code]`` in the repository adds to the user's
 ``[agents]``); any other value replaces the one below it. Each file is checked alone, so an
 unknown key or a bad value is refused naming its file and key. A file is read bounded (1 MiB;

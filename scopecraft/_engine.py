@@ -1,4 +1,4 @@
-"""The :class:`Engine`: the async core that every interface (CLI, MCP, scripts) composes."""
+"""The `Engine`: the async core that every interface (CLI, MCP, scripts) composes."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ _ADAPTER_SECRETS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN", "OPENAI_API_
 
 
 class _Opener:
-    """What :meth:`Engine.open` returns: ``async with Engine.open(...) as engine``."""
+    """What `Engine.open()` returns: ``async with Engine.open(...) as engine``."""
 
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self._kwargs = kwargs
@@ -134,7 +134,7 @@ class Engine(WorktreeMethods):
     """Runs agents as durable sessions bound to tasks and worktrees.
 
     Open one with ``async with Engine.open(repo=".") as engine:`` (or the sync twin
-    :func:`scopecraft.connect`). While it is open, the engine competes for the store's
+    `scopecraft.connect()`). While it is open, the engine competes for the store's
     scheduler lease; the holder starts queued sessions, collects the output of running ones
     and reconciles runtimes left by earlier processes. Runtimes outlive the engine: closing it
     never stops a session.
@@ -223,7 +223,7 @@ class Engine(WorktreeMethods):
             policy: A queue policy instance (default ``PriorityQueuePolicy()``).
             forward_env: Names of environment variables to forward to agents (secrets:
                 redacted everywhere).
-            config: An :class:`EngineConfig` or a mapping of its fields.
+            config: An `EngineConfig` or a mapping of its fields.
 
         Raises:
             ConfigError: a bad configuration value.
@@ -364,7 +364,7 @@ class Engine(WorktreeMethods):
 
     async def forget_session_secrets(self, session_id: str) -> None:
         """Delete a session's secrets file once all its output is stored (see
-        :meth:`load_session_secrets`)."""
+        `load_session_secrets()`)."""
         from ._secrets import SECRETS_FILE
 
         self._session_redactors.pop(session_id, None)
@@ -372,7 +372,7 @@ class Engine(WorktreeMethods):
         await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
 
     def redactor_for(self, session_id: str) -> Redactor:
-        """The redactor of a session's events and lines (see :meth:`load_session_secrets`)."""
+        """The redactor of a session's events and lines (see `load_session_secrets()`)."""
         return self._session_redactors.get(session_id, self.redactor)
 
     async def _finish_stopping(self) -> None:
@@ -481,12 +481,12 @@ class Engine(WorktreeMethods):
         return found
 
     def _remember_tasks(self, tasks: Iterable[Task]) -> None:
-        """Keep tasks just loaded (with their files' stamps) for :meth:`get_task`."""
+        """Keep tasks just loaded (with their files' stamps) for `get_task()`."""
         for task in tasks:
             self._task_cache[task.id] = (task, _file_stamp(task.path))
 
     async def get_task_or_none(self, task_id: str) -> Task | None:
-        """Like :meth:`get_task`, but ``None`` when the task is gone."""
+        """Like `get_task()`, but ``None`` when the task is gone."""
         try:
             return await self.get_task(task_id)
         except TaskNotFound:
@@ -603,7 +603,7 @@ class Engine(WorktreeMethods):
         return await self.folded(session, stored)
 
     async def folded(self, session: Session, stored: Sequence[Event]) -> Session:
-        """``session`` after the just ``stored`` events (see :meth:`append_folded`); read from
+        """``session`` after the just ``stored`` events (see `append_folded()`); read from
         the store when other events came between."""
         if stored and stored[0].seq == session.last_seq + 1:
             from ._projection import apply
@@ -616,7 +616,7 @@ class Engine(WorktreeMethods):
     async def cost_totals(
         self, session: Session, *, scopes: Iterable[str] | None = None
     ) -> CostTotals:
-        """Cost so far for every scope a budget can cover (see :class:`CostTotals`).
+        """Cost so far for every scope a budget can cover (see `CostTotals`).
 
         Args:
             session: The session whose scopes are summed.
@@ -747,9 +747,9 @@ class Engine(WorktreeMethods):
             InvalidName: a bad task id, parent id or branch name.
             TaskNotFound: no such task (or parent).
             RequestRefused: an unknown mode or priority, an unavailable mode or executor,
-                ``dangerous`` outside a container (:class:`DangerousRefused`), the main
-                worktree or default branch (:class:`MainWorktreeRefused`), a full queue
-                (:class:`QueueFull`).
+                ``dangerous`` outside a container (`DangerousRefused`), the main
+                worktree or default branch (`MainWorktreeRefused`), a full queue
+                (`QueueFull`).
         """
         session_mode = _parse_mode(mode)
         task = await self.get_task(task_id)
@@ -792,14 +792,14 @@ class Engine(WorktreeMethods):
             sequence: The group's ``NN``; default the lowest sequence with a subtask that is
                 not done.
             mode: ``dispatch`` (default; tmux sessions to drop in on) or another mode.
-            **options: Any other :meth:`create_session` argument, applied to every session.
+            **options: Any other `create_session()` argument, applied to every session.
 
         Returns:
             The sessions, one per subtask, in subtask order.
 
         Raises:
             TaskNotFound: no such parent, or no subtask in that group.
-            RequestRefused: as :meth:`create_session`; then no session is created.
+            RequestRefused: as `create_session()`; then no session is created.
         """
         session_mode = _parse_mode(mode)
         parent = await self.get_task(parent_id)
@@ -1084,7 +1084,7 @@ class Engine(WorktreeMethods):
 
         Args:
             session_id: One session's events (``after`` is then a ``seq``), or every
-                session's (``after`` is a store-wide position, see :meth:`stored_events`).
+                session's (``after`` is a store-wide position, see `stored_events()`).
             after: Start after this cursor.
             follow: Keep yielding new events (until the session ends, for one session).
         """
@@ -1098,7 +1098,7 @@ class Engine(WorktreeMethods):
         after: int | None = None,
         follow: bool = False,
     ) -> AsyncIterator[StoredEvent]:
-        """Like :meth:`events`, with each event's store-wide position (a resumable cursor)."""
+        """Like `events()`, with each event's store-wide position (a resumable cursor)."""
         if session_id is not None:
             await self.get_session(session_id)
         cursor = after
@@ -1274,7 +1274,7 @@ class Engine(WorktreeMethods):
 
         Args:
             session_id: The session.
-            feedback: What the agent should do next (at most :data:`MAX_FEEDBACK_CHARS`).
+            feedback: What the agent should do next (at most `MAX_FEEDBACK_CHARS`).
 
         Raises:
             SessionNotFound: no such session.
@@ -1409,7 +1409,7 @@ def _parse_mode(mode: SessionMode | str) -> SessionMode:
 
 
 MAX_FEEDBACK_CHARS = 100_000
-"""The longest feedback :meth:`Engine.continue_session` takes (it is stored and sent to the
+"""The longest feedback `Engine.continue_session()` takes (it is stored and sent to the
 agent as it is; a file in the worktree is the way to hand over more)."""
 
 

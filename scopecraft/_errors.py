@@ -1,6 +1,6 @@
 """The exception tree of scopecraft.
 
-Every error the library raises on purpose is a :class:`ScopecraftError`. There is one subtree
+Every error the library raises on purpose is a `ScopecraftError`. There is one subtree
 per extension point; leaves also inherit the builtin they resemble, so ``except LookupError``
 keeps working for callers that do not know scopecraft::
 

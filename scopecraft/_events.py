@@ -2,25 +2,25 @@
 
 Each event class has a ``type`` field equal to its snake_case name (``SessionQueued`` has
 ``type="session_queued"``), a ``session_id``, a ``seq`` (unique per session, assigned by the
-store when the event is appended, from 1) and a ``ts`` (UTC). :data:`Event` is the pydantic
-discriminated union of every class; :func:`parse_event` reads one back from a dict or JSON.
+store when the event is appended, from 1) and a ``ts`` (UTC). `Event` is the pydantic
+discriminated union of every class; `parse_event()` reads one back from a dict or JSON.
 
 Four families:
 
-* session lifecycle: :class:`SessionQueued`, :class:`SessionStarting`, :class:`SessionStarted`,
-  :class:`SessionCompleted`, :class:`SessionFailed`, :class:`SessionCancelled`,
-  :class:`SessionPaused`, :class:`SessionResumed`, :class:`SessionContinued`,
-  :class:`SessionRetryScheduled`, :class:`SessionWaiting`, :class:`BudgetChanged`;
-* task progress: :class:`TaskStatusChanged`, :class:`AgentMessage`, :class:`ToolUsed`,
-  :class:`CostReported`, :class:`LogLineWritten`, :class:`AgentSessionIdentified`,
-  :class:`WorktreePrepared`, :class:`WorktreeSetupRan`, :class:`ChangesRecorded`,
-  :class:`ArtifactStored`;
-* system health: :class:`QueueDepthReported`, :class:`ResourceUsageReported`,
-  :class:`ErrorOccurred`;
-* human interactions: :class:`FeedbackGiven`, :class:`ApprovalRequested`,
-  :class:`ApprovalGranted`, :class:`ApprovalDenied`.
+* session lifecycle: `SessionQueued`, `SessionStarting`, `SessionStarted`,
+  `SessionCompleted`, `SessionFailed`, `SessionCancelled`,
+  `SessionPaused`, `SessionResumed`, `SessionContinued`,
+  `SessionRetryScheduled`, `SessionWaiting`, `BudgetChanged`;
+* task progress: `TaskStatusChanged`, `AgentMessage`, `ToolUsed`,
+  `CostReported`, `LogLineWritten`, `AgentSessionIdentified`,
+  `WorktreePrepared`, `WorktreeSetupRan`, `ChangesRecorded`,
+  `ArtifactStored`;
+* system health: `QueueDepthReported`, `ResourceUsageReported`,
+  `ErrorOccurred`;
+* human interactions: `FeedbackGiven`, `ApprovalRequested`,
+  `ApprovalGranted`, `ApprovalDenied`.
 
-Events that concern the engine rather than one session use the session id :data:`ENGINE_STREAM`.
+Events that concern the engine rather than one session use the session id `ENGINE_STREAM`.
 """
 
 from __future__ import annotations

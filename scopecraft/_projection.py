@@ -1,7 +1,7 @@
-"""Fold events into a :class:`~scopecraft.Session`: the one place state transitions live.
+"""Fold events into a `Session`: the one place state transitions live.
 
-Every store applies :func:`apply` to each event it appends (in the same transaction), and
-:func:`replay` rebuilds a session from its whole stream, so any process gets the same answer.
+Every store applies `apply()` to each event it appends (in the same transaction), and
+`replay()` rebuilds a session from its whole stream, so any process gets the same answer.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ PASSIVE_EVENT_TYPES = frozenset(
     }
 )
 """Event types whose fold changes nothing but ``last_seq`` and ``updated_at`` (a test holds
-this set to :func:`apply`), so a replay need not parse them."""
+this set to `apply()`), so a replay need not parse them."""
 
 
 def session_from_queued(event: SessionQueued) -> Session:
@@ -175,7 +175,7 @@ def apply(session: Session | None, event: Event) -> Session:
 def replay_rows(rows: Iterable[tuple[str, int, datetime, str]]) -> Session | None:
     """Rebuild a session from stored rows ``(type, seq, ts, json body)``, in order.
 
-    The same result as :func:`replay` of the parsed events, but only events that change more
+    The same result as `replay()` of the parsed events, but only events that change more
     than ``last_seq`` and ``updated_at`` are parsed, which makes long sessions (mostly agent
     messages and tool uses) fast to rebuild.
 

@@ -1,6 +1,6 @@
 """Secret redaction (invariant 5): nothing secret reaches storage, labels or argv.
 
-A :class:`Redactor` replaces every configured secret value and every string that looks like
+A `Redactor` replaces every configured secret value and every string that looks like
 a common key format with ``[REDACTED]``. The engine runs every event and log line through one
 before it is written.
 """

@@ -1,6 +1,6 @@
 """Running one attempt of a session: launch, collect output, finalize.
 
-:class:`AttemptRunner` is the engine's internal worker. It holds no state of its own that is
+`AttemptRunner` is the engine's internal worker. It holds no state of its own that is
 not in the store: a runner started in another process after a crash picks up from the stored
 output cursor and the session's projection.
 """
@@ -75,7 +75,7 @@ def runtime_name(session_id: str, attempt: int) -> str:
 
 
 class AttemptRunner:
-    """Launches, supervises and finalizes attempts for an :class:`~scopecraft.Engine`."""
+    """Launches, supervises and finalizes attempts for an `Engine`."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -427,7 +427,7 @@ class AttemptRunner:
 
         ``session`` saves reading the projection when the caller has it; ``no_cursor`` says
         no output cursor can be stored yet (a first attempt this process just launched).
-        A defect met on the way (an error that is not a :class:`ScopecraftError`) fails this
+        A defect met on the way (an error that is not a `ScopecraftError`) fails this
         session with its reason instead of reaching the scheduler: one session's failure
         never stops the others.
         """

@@ -1,11 +1,11 @@
 """The scheduler: the scheduler lease, queue passes, supervisors, reconcile and refresh.
 
-An :class:`~scopecraft.Engine` competes for the store's scheduler lease for as long as it is
-open; while it holds it, its :class:`Scheduler` drives the queue (one pass per wake-up or
+An `Engine` competes for the store's scheduler lease for as long as it is
+open; while it holds it, its `Scheduler` drives the queue (one pass per wake-up or
 interval), supervises every runtime it started or adopted, and reconciles runtimes left by
 earlier processes. Losing the lease stops all of that; the runtimes go on, for the next holder.
 
-A holder is named ``host:pid:started:space:token`` (see :func:`holder_identity`). A lease
+A holder is named ``host:pid:started:space:token`` (see `holder_identity()`). A lease
 expires ``lease_ttl`` seconds after its last renewal; but a holder that this process can see
 is gone (same host, boot and pid namespace; its pid ended, or now belongs to a process started
 at another time) is taken over at once, by a compare-and-swap on its exact name, so an engine
@@ -107,7 +107,7 @@ def holder_identity(pid: int | None = None) -> str:
 
 
 def holder_is_gone(holder: str) -> bool:
-    """Whether ``holder`` (a name from :func:`holder_identity`) is known dead from here.
+    """Whether ``holder`` (a name from `holder_identity()`) is known dead from here.
 
     True only for a holder in this process's pid space whose pid no longer exists, is a
     zombie, or belongs to a process started at another time. Any doubt (another host, a name
@@ -197,7 +197,7 @@ class Scheduler:
 
     async def take_lease(self, holder: str, ttl: float) -> bool:
         """Take or renew the scheduler lease; take it over at once from a holder known to be
-        gone (see :func:`holder_is_gone`). Returns whether ``holder`` holds it now."""
+        gone (see `holder_is_gone()`). Returns whether ``holder`` holds it now."""
         storage = self._engine.storage
         if await storage.acquire_lease(SCHEDULER_LEASE, holder, ttl):
             return True
@@ -256,7 +256,7 @@ class Scheduler:
         With a store that offers ``queue_changes`` (the built-in ones do), the index is built
         once and then moved on by the sessions changed since the position it reflects: a pass
         costs what changed, whatever the depth of the queue. Otherwise the queue is counted on
-        every pass and listed again when the count differs (see :meth:`queue_index`).
+        every pass and listed again when the count differs (see `queue_index()`).
         """
         feed = getattr(self._engine.storage, "queue_changes", None)
         self.follows_store = feed is not None
@@ -430,7 +430,7 @@ class Scheduler:
 
     async def refresh(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bound on an internal wait, like wait()
         """Wait (at most ``timeout`` seconds) for the supervisors of in-flight sessions whose
-        runtime has ended, when this engine leads (see :meth:`scopecraft.Engine.refresh`)."""
+        runtime has ended, when this engine leads (see `scopecraft.Engine.refresh()`)."""
         with anyio.move_on_after(timeout):
             await self.lease_decided.wait()
             if self.leader_scope is None:

@@ -1,4 +1,4 @@
-"""The sync twin of :class:`~scopecraft.Engine`: ``with scopecraft.connect(repo=".") as engine``.
+"""The sync twin of `Engine`: ``with scopecraft.connect(repo=".") as engine``.
 
 It runs the async engine on its own event loop in a background thread (an anyio blocking
 portal), so it also works where a loop is already running, as in a Jupyter cell.
@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 
 class SyncEngine:
-    """Blocking methods with the same names, arguments and results as :class:`Engine`'s.
+    """Blocking methods with the same names, arguments and results as `Engine`'s.
 
     Async iterators (``session_logs``, ``events``) become plain iterators.
     """
@@ -79,7 +79,7 @@ class SyncEngine:
         budget_usd: float | None = None,
         permissions: Permissions | str | None = None,
     ) -> Session:
-        """See :meth:`Engine.create_session`."""
+        """See `Engine.create_session()`."""
         result: Session = self._call(
             self._engine.create_session,
             task_id,
@@ -108,21 +108,21 @@ class SyncEngine:
         mode: SessionMode | str = SessionMode.DISPATCH,
         **options: Any,
     ) -> list[Session]:
-        """See :meth:`Engine.dispatch`."""
+        """See `Engine.dispatch()`."""
         result: list[Session] = self._call(
             self._engine.dispatch, parent_id, sequence=sequence, mode=mode, **options
         )
         return result
 
     def get_session(self, session_id: str) -> Session:
-        """See :meth:`Engine.get_session`."""
+        """See `Engine.get_session()`."""
         result: Session = self._call(self._engine.get_session, session_id)
         return result
 
     def list_sessions(
         self, *, active: bool = False, queued: bool = False, all: bool = False
     ) -> list[Session]:
-        """See :meth:`Engine.list_sessions`."""
+        """See `Engine.list_sessions()`."""
         result: list[Session] = self._call(
             self._engine.list_sessions, active=active, queued=queued, all=all
         )
@@ -131,86 +131,86 @@ class SyncEngine:
     def session_logs(
         self, session_id: str, *, follow: bool = False, limit: int | None = None
     ) -> Iterator[LogEntry]:
-        """See :meth:`Engine.session_logs`."""
+        """See `Engine.session_logs()`."""
         return self._iterate(self._engine.session_logs(session_id, follow=follow, limit=limit))
 
     def events(
         self, *, session_id: str | None = None, after: int | None = None, follow: bool = False
     ) -> Iterator[Event]:
-        """See :meth:`Engine.events`."""
+        """See `Engine.events()`."""
         return self._iterate(self._engine.events(session_id=session_id, after=after, follow=follow))
 
     def continue_session(self, session_id: str, feedback: str) -> Session:
-        """See :meth:`Engine.continue_session`."""
+        """See `Engine.continue_session()`."""
         result: Session = self._call(self._engine.continue_session, session_id, feedback)
         return result
 
     def cancel_session(self, session_id: str, *, reason: str = "cancelled by request") -> bool:
-        """See :meth:`Engine.cancel_session`."""
+        """See `Engine.cancel_session()`."""
         result: bool = self._call(self._engine.cancel_session, session_id, reason=reason)
         return result
 
     def wait(self, session_id: str, *, timeout: float | None = None) -> Session:
-        """See :meth:`Engine.wait`."""
+        """See `Engine.wait()`."""
         result: Session = self._call(self._engine.wait, session_id, timeout=timeout)
         return result
 
     def refresh(self, *, timeout: float = 10.0) -> None:
-        """See :meth:`Engine.refresh`."""
+        """See `Engine.refresh()`."""
         self._call(self._engine.refresh, timeout=timeout)
 
     def attach_command(self, session_id: str) -> list[str]:
-        """See :meth:`Engine.attach_command`."""
+        """See `Engine.attach_command()`."""
         result: list[str] = self._call(self._engine.attach_command, session_id)
         return result
 
     def list_tasks(self) -> list[Task]:
-        """See :meth:`Engine.list_tasks`."""
+        """See `Engine.list_tasks()`."""
         result: list[Task] = self._call(self._engine.list_tasks)
         return result
 
     def get_task(self, task_id: str) -> Task:
-        """See :meth:`Engine.get_task`."""
+        """See `Engine.get_task()`."""
         result: Task = self._call(self._engine.get_task, task_id)
         return result
 
     def check_tasks(self) -> list[Any]:
-        """See :meth:`Engine.check_tasks`."""
+        """See `Engine.check_tasks()`."""
         result: list[Any] = self._call(self._engine.check_tasks)
         return result
 
     def resume_session(self, session_id: str) -> Session:
-        """See :meth:`Engine.resume_session`."""
+        """See `Engine.resume_session()`."""
         result: Session = self._call(self._engine.resume_session, session_id)
         return result
 
     def approve_session(self, session_id: str, *, by: str | None = None) -> Session:
-        """See :meth:`Engine.approve_session`."""
+        """See `Engine.approve_session()`."""
         result: Session = self._call(self._engine.approve_session, session_id, by=by)
         return result
 
     def deny_session(self, session_id: str, *, reason: str = "", by: str | None = None) -> Session:
-        """See :meth:`Engine.deny_session`."""
+        """See `Engine.deny_session()`."""
         result: Session = self._call(self._engine.deny_session, session_id, reason=reason, by=by)
         return result
 
     def set_budget(self, session_id: str, budget_usd: float | None) -> Session:
-        """See :meth:`Engine.set_budget`."""
+        """See `Engine.set_budget()`."""
         result: Session = self._call(self._engine.set_budget, session_id, budget_usd)
         return result
 
     def costs(self, *, group_by: str = "task") -> dict[str, float]:
-        """See :meth:`Engine.costs`."""
+        """See `Engine.costs()`."""
         result: dict[str, float] = self._call(self._engine.costs, group_by=group_by)
         return result
 
     def write_plan(self, session_id: str) -> list[Task]:
-        """See :meth:`Engine.write_plan`."""
+        """See `Engine.write_plan()`."""
         result: list[Task] = self._call(self._engine.write_plan, session_id)
         return result
 
     def reconcile(self) -> None:
-        """See :meth:`Engine.reconcile`."""
+        """See `Engine.reconcile()`."""
         self._call(self._engine.reconcile)
 
     def close(self) -> None:
@@ -240,7 +240,7 @@ def connect(
 ) -> SyncEngine:
     """Open an engine for blocking code: ``with scopecraft.connect(repo=".") as engine``.
 
-    Takes the same arguments as :meth:`Engine.open`.
+    Takes the same arguments as `Engine.open()`.
 
     Raises:
         ConfigError: a bad configuration value.

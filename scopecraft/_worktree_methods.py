@@ -1,7 +1,7 @@
 """The engine's worktree and history methods: worktree status, cleanup, pause and resume,
 the task view across branches, session records archived in git, and plans written as tasks.
 
-:class:`WorktreeMethods` is a part of :class:`~scopecraft.Engine` (a mixin): it uses the
+`WorktreeMethods` is a part of `Engine` (a mixin): it uses the
 engine's store, worktree orchestrator and session methods.
 """
 
@@ -64,7 +64,7 @@ log = logging.getLogger("scopecraft.engine")
 
 
 class WorktreeMethods:
-    """Worktree and history methods of :class:`~scopecraft.Engine`."""
+    """Worktree and history methods of `Engine`."""
 
     if TYPE_CHECKING:
         # Provided by the engine.

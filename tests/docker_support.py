@@ -1,11 +1,11 @@
 """Helpers for tests that need a real Docker engine.
 
-* :func:`require_docker` skips a test when no engine answers (or busybox-static is missing),
+* `require_docker()` skips a test when no engine answers (or busybox-static is missing),
   and fails it instead when ``CI=true`` or ``SCOPECRAFT_REQUIRE_DOCKER=1``.
 * Every container a test makes carries ``scopecraft.testrun=<RUN_ID>``: through the executor's
   ``extra_labels`` for engine tests, in the labels of the spec for executor tests.
-  :func:`leftovers` lists what this run left behind; each Docker test module checks it is empty.
-* :class:`PrivateDockerd`: a second Docker daemon of the test's own (its socket, data and exec
+  `leftovers()` lists what this run left behind; each Docker test module checks it is empty.
+* `PrivateDockerd`: a second Docker daemon of the test's own (its socket, data and exec
   roots under a temporary folder), for restarting a daemon without touching the shared one.
 * ``python docker_support.py child ...``: an engine process that creates a session and waits to
   be killed (SIGKILL tests).
@@ -117,7 +117,7 @@ def leftovers(client: Any, run_id: str = RUN_ID) -> list[str]:
 
 
 def remove_leftovers(client: Any, run_id: str = RUN_ID) -> None:
-    """Force-remove whatever :func:`leftovers` lists (so one failure does not cascade)."""
+    """Force-remove whatever `leftovers()` lists (so one failure does not cascade)."""
     label = f"{RUN_LABEL}={run_id}"
     for container in client.containers.list(
         all=True, filters={"label": label}, ignore_removed=True

@@ -1,6 +1,6 @@
 """``scopecraft doctor``: is this machine and this repository ready to run sessions?
 
-:func:`run_doctor` returns one :class:`DoctorCheck` per fact (git, the repository, its tasks,
+`run_doctor()` returns one `DoctorCheck` per fact (git, the repository, its tasks,
 Docker, tmux, each agent CLI, the home folder, the store), each with a status and, when the
 status is not ``ok``, the fix in words a person can act on. Nothing is changed: no folder or
 store is created, no task file written, no image pulled. The checks block (git, docker-py,

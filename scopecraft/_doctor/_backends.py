@@ -1,5 +1,5 @@
 """The checks of the optional backends: the Docker engine and its images, tmux, and each
-agent's CLI (through :func:`scopecraft.agents._check.check_agents`)."""
+agent's CLI (through `check_agents()`)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ def check_agents_ready(
     required: set[str],
     timeout: float,
 ) -> list[DoctorCheck]:
-    """One ``agent NAME`` line per installed agent, from :func:`check_agents`: found, its
+    """One ``agent NAME`` line per installed agent, from `check_agents()`: found, its
     version, its options, its credential (named, never shown); an agent with nothing to run
     (a ``command`` agent without ``argv``) only when it is required."""
     from ..agents._check import check_agents

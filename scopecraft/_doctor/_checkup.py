@@ -1,4 +1,4 @@
-"""Every check in order: :func:`run_doctor`."""
+"""Every check in order: `run_doctor()`."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def run_doctor(
         home: scopecraft's home folder (default ``$SCOPECRAFT_HOME`` or ``~/.scopecraft``).
         config: The engine configuration (default ``EngineConfig()``): the task layout, the
             Docker and tmux executors' options, the default image, the agents' options.
-        plugins: Where agents are found (default: a new :class:`PluginRegistry`).
+        plugins: Where agents are found (default: a new `PluginRegistry`).
         require: Optional parts that must be there: ``docker``, ``tmux`` or an agent's name
             (``claude-code``); each one missing then fails instead of warning.
         timeout: Seconds each agent's ``--version`` or ``--help`` may take.

@@ -54,7 +54,7 @@ def doctor_failed(checks: Iterable[DoctorCheck]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Ran:
-    """What a program run by :func:`run_program` gave: its exit code and decoded output."""
+    """What a program run by `run_program()` gave: its exit code and decoded output."""
 
     code: int
     out: str
@@ -89,7 +89,7 @@ def git_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def run_git(*args: str, cwd: Path, env: Mapping[str, str]) -> Ran:
-    """Run ``git ARGS`` in ``cwd`` with :func:`run_program`."""
+    """Run ``git ARGS`` in ``cwd`` with `run_program()`."""
     return run_program(["git", *args], cwd=cwd, env=git_env(env))
 
 

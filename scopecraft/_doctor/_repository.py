@@ -39,7 +39,7 @@ def _version_of(text: str) -> tuple[int, ...] | None:
 
 
 def check_git(env: Mapping[str, str]) -> DoctorCheck:
-    """The ``git`` line: git found on ``PATH``, and at least :data:`MIN_GIT_VERSION`."""
+    """The ``git`` line: git found on ``PATH``, and at least `MIN_GIT_VERSION`."""
     path = shutil.which("git", path=env.get("PATH"))
     install = "install git 2.31 or newer (apt-get install git, brew install git)"
     if path is None:

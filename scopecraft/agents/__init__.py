@@ -1,9 +1,9 @@
 """Agent adapters: how to start each agent CLI and how to read what it prints.
 
-Built-ins (entry-point group ``scopecraft.agents``): :class:`ClaudeCodeAgent`
-(``claude-code``), :class:`CodexAgent` (``codex``), :class:`GeminiCliAgent` (``gemini``),
-:class:`OpenCodeAgent` (``opencode``), :class:`CommandAgent` (``command``) and, in
-:mod:`scopecraft.testing`, the scripted ``fake`` agent. :func:`build_prompt` turns a task into
+Built-ins (entry-point group ``scopecraft.agents``): `ClaudeCodeAgent`
+(``claude-code``), `CodexAgent` (``codex``), `GeminiCliAgent` (``gemini``),
+`OpenCodeAgent` (``opencode``), `CommandAgent` (``command``) and, in
+`scopecraft.testing`, the scripted ``fake`` agent. `build_prompt()` turns a task into
 the prompt of a session.
 """
 

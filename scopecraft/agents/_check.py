@@ -1,6 +1,6 @@
 """Is each agent CLI ready? Found, its version, the options scopecraft passes it, credentials.
 
-:func:`check_agents` builds each adapter the way the engine does (entry-point group
+`check_agents()` builds each adapter the way the engine does (entry-point group
 ``scopecraft.agents``, keyword options from ``EngineConfig.agents``) and asks its
 ``command()`` for every request a session can make of it on this machine: each permission
 level, unattended and in a terminal, fresh and resumed, and in a container when the command
@@ -70,7 +70,7 @@ _STAND_IN_DIR = "/scopecraft-check"
 
 @dataclass(frozen=True, slots=True)
 class AgentCheck:
-    """What :func:`check_agent` found about one agent.
+    """What `check_agent()` found about one agent.
 
     Attributes:
         name: The agent's entry-point name (``claude-code``, ``codex``, ...).
@@ -151,7 +151,7 @@ def check_agents(
 
     Args:
         names: The agents to check, in this order; ``None`` for every installed one, sorted.
-        plugins: Where agents are found (default: a new :class:`PluginRegistry`).
+        plugins: Where agents are found (default: a new `PluginRegistry`).
         config: Keyword options per agent name, as ``EngineConfig.agents``.
         timeout: Seconds each ``--version`` or ``--help`` run may take.
         environ: The environment to look in for ``PATH`` and credentials (default: this

@@ -88,23 +88,23 @@ class ClaudeStreamParser:
     Rules:
 
     * the ``system``/``init`` line gives the agent's session id (one
-      :class:`~scopecraft._events.AgentSessionIdentified` per attempt);
+      `AgentSessionIdentified` per attempt);
     * ``assistant`` lines are grouped by ``message.id``: the text blocks of one message become
-      one :class:`~scopecraft._events.AgentMessage` (joined by a blank line), emitted when a
+      one `AgentMessage` (joined by a blank line), emitted when a
       line of another message, a ``user`` line (tool results: the message is complete), the
       ``result`` line or the end of the stream arrives;
-    * each ``tool_use`` block is a :class:`~scopecraft._events.ToolUsed` at once, with a
+    * each ``tool_use`` block is a `ToolUsed` at once, with a
       short summary of its input (a command, a path, ...), after the text that came before it
       (Claude Code 2.1 writes one block per line under one ``message.id``, so events keep the
       order the CLI wrote them in);
     * a tool use the CLI's permissions refused (a ``tool_result`` error saying so, or an entry
       of the ``result`` line's ``permission_denials``) is a
-      :class:`~scopecraft._events.ToolDenied`, once per tool use;
+      `ToolDenied`, once per tool use;
     * an ``assistant`` line of the model ``<synthetic>`` is the CLI's own error text, not the
-      model's: an :class:`~scopecraft._events.ErrorOccurred` (``where="agent"``), as is each
+      model's: an `ErrorOccurred` (``where="agent"``), as is each
       ``system``/``api_retry`` line (``where="agent api"``);
     * the ``result`` line gives the cost (``total_cost_usd``, else the older ``cost_usd`` or
-      ``total_cost``) as a :class:`~scopecraft._events.CostReported` whose ``usd`` is what it
+      ``total_cost``) as a `CostReported` whose ``usd`` is what it
       adds to what this attempt already reported and whose ``total_usd`` is the attempt's
       running total, tokens from its ``usage``; and the outcome: ``is_error`` wins over
       ``subtype``, and a failure is retryable when its ``api_error_status`` is (429, 5xx,
@@ -115,8 +115,8 @@ class ClaudeStreamParser:
     * anything else (non-JSON lines such as ``npm WARN ...``, unknown types) is no event, and
       no input ever raises.
 
-    Subclasses handle extra line types by overriding :meth:`handle_other`, and set
-    :attr:`one_line_messages` when their producer never spreads a message over several lines.
+    Subclasses handle extra line types by overriding `handle_other()`, and set
+    `one_line_messages` when their producer never spreads a message over several lines.
 
     Args:
         session_id: The scopecraft session the events belong to.
@@ -508,7 +508,7 @@ class ClaudeCodeAgent:
     (``request.terminal``): the interactive ``claude [--model M] [--resume ID] <permissions>
     PROMPT``; argv cannot read a file without a shell, so the prompt text itself is the last
     argument (preceded by ``--`` when it starts with ``-``), and prompts over
-    :data:`~scopecraft.agents._common.MAX_ARGV_PROMPT_BYTES` are refused.
+    `MAX_ARGV_PROMPT_BYTES` are refused.
 
     Permissions (``request.permissions``): ``read-only`` is ``--permission-mode plan`` (read
     and answer, change nothing); ``edit`` is ``--permission-mode acceptEdits`` with
@@ -517,7 +517,7 @@ class ClaudeCodeAgent:
     refuses to skip permissions as root without it) and never on the host.
 
     With ``state_dir``, ``CLAUDE_CONFIG_DIR`` points there, so the session's transcripts
-    (what ``--resume`` reads) live in the session's own folder; :meth:`prepare_home` makes it
+    (what ``--resume`` reads) live in the session's own folder; `prepare_home()` makes it
     ready before each attempt (onboarding done, the API key approved, the worktree trusted,
     the user's settings and login copied). Credentials come from ``ANTHROPIC_API_KEY`` or
     ``CLAUDE_CODE_OAUTH_TOKEN``; ``ANTHROPIC_BASE_URL`` and the switches that turn the CLI's
@@ -665,7 +665,7 @@ class ClaudeCodeAgent:
             copy_user_file(user / name, home / name, limit=_MAX_USER_FILE)
 
     def parser(self, session_id: str) -> ClaudeStreamParser:
-        """Return a fresh :class:`ClaudeStreamParser` for one attempt."""
+        """Return a fresh `ClaudeStreamParser` for one attempt."""
         return ClaudeStreamParser(session_id, agent=self.name)
 
 

@@ -39,7 +39,7 @@ log = logging.getLogger("scopecraft.agents.codex")
 
 CodexPrice = TokenPrice
 """A model's list price in USD per million tokens (input, cached input, output): the shared
-:class:`~scopecraft.agents._prices.TokenPrice`."""
+`TokenPrice`."""
 
 
 DEFAULT_CODEX_PRICES: Mapping[str, CodexPrice] = {
@@ -65,7 +65,7 @@ Standard-tier, short-context list prices from OpenAI's API pricing page
 (https://developers.openai.com/api/docs/pricing) and its model pages, as published copies of
 them read on 2026-11-26. ``default`` prices a model missing from the table; it is the most
 expensive current entry (``gpt-5.5``), so an unknown model is not under-counted. Prices change:
-pass ``prices=`` to :class:`CodexAgent` to correct or extend them.
+pass ``prices=`` to `CodexAgent` to correct or extend them.
 """
 
 _MAX_USER_FILE = 1_000_000  # bytes of a user's config or login copied into a session's home
@@ -95,7 +95,7 @@ class CodexExecParser:
     without a failure or a completed turn the exit code decides, and the last lines of
     standard error say why.
 
-    :meth:`resume_from` tells the parser what the session stored before it started (earlier
+    `resume_from()` tells the parser what the session stored before it started (earlier
     attempts, or this one before the engine restarted), so a resumed thread's earlier turns are
     never billed twice.
 
@@ -271,15 +271,15 @@ class CodexAgent:
     Unattended runs never ask (``exec`` has no one to ask); in a terminal ``edit`` asks
     ``on-request``.
 
-    With ``state_dir``, ``CODEX_HOME`` points there, and :meth:`prepare_home` copies the user's
+    With ``state_dir``, ``CODEX_HOME`` points there, and `prepare_home()` copies the user's
     ``config.toml`` (the model provider, its base URL) and ``auth.json`` (the login) into it
     before each attempt and trusts the worktree; ``OPENAI_BASE_URL`` is passed on when set.
 
     Codex reports tokens, not dollars: each ``turn.completed`` is priced from a table of USD
-    per million tokens (:data:`DEFAULT_CODEX_PRICES`, updated by ``prices``).
+    per million tokens (`DEFAULT_CODEX_PRICES`, updated by ``prices``).
 
     Args:
-        prices: Prices by model name, merged over the defaults: a :class:`CodexPrice`, or
+        prices: Prices by model name, merged over the defaults: a `CodexPrice`, or
             ``(input, cached_input, output)`` in USD per million tokens; the key ``default``
             prices unknown models.
         default_model: The model passed as ``--model`` when the request names none, and priced

@@ -50,7 +50,7 @@ log = logging.getLogger("scopecraft.agents.gemini")
 
 GeminiPrice = TokenPrice
 """A model's list price in USD per million tokens (prompts up to 200k tokens; input, cached
-input, output with thinking): the shared :class:`~scopecraft.agents._prices.TokenPrice`."""
+input, output with thinking): the shared `TokenPrice`."""
 
 
 DEFAULT_GEMINI_PRICES: Mapping[str, GeminiPrice] = {
@@ -77,7 +77,7 @@ $1.50 / $7.50 from 2027-01-01). Longer prompts cost more on the Pro models (2.5 
 $15.00) and are under-counted here, since the CLI reports tokens per model, not per request.
 ``default`` prices a model missing from the table; it is the most expensive entry
 (``gemini-3.1-pro-preview``), so an unknown model is not under-counted. Prices change: pass
-``prices=`` to :class:`GeminiCliAgent` to correct or extend them.
+``prices=`` to `GeminiCliAgent` to correct or extend them.
 """
 
 _DATED_SUFFIX = re.compile(r"-(?:\d{2}-\d{4}|\d{3})$")  # gemini-2.5-flash-preview-09-2025, -001
@@ -132,18 +132,18 @@ class GeminiStreamParser:
       whose first request failed names no session to resume;
     * ``message`` lines of the ``assistant`` come in pieces (``delta: true``): the pieces up to
       the next line of another kind (a tool use, a result, ...) are one
-      :class:`~scopecraft._events.AgentMessage`;
-    * each ``tool_use`` is a :class:`~scopecraft._events.ToolUsed` (once per ``tool_id``) with
+      `AgentMessage`;
+    * each ``tool_use`` is a `ToolUsed` (once per ``tool_id``) with
       a short summary of its ``parameters``;
-    * a ``tool_result`` error that is a refusal is a :class:`~scopecraft._events.ToolDenied`:
+    * a ``tool_result`` error that is a refusal is a `ToolDenied`:
       a ``policy_violation``; a ``tool_not_registered`` of a tool the approval mode leaves out
       (``write_file``, ``replace``, ``run_shell_command``, ...); a write outside the workspace
       or, in plan mode, outside the plans folder ("Path not in workspace", "Access denied");
-    * an ``error`` line is an :class:`~scopecraft._events.ErrorOccurred` (``where="agent"``);
+    * an ``error`` line is an `ErrorOccurred` (``where="agent"``);
     * the ``result`` line's ``stats`` give the cost: each model's tokens in ``stats.models``
       priced from the table (input tokens count cached ones; ``cached`` at the cached rate;
       what ``total_tokens`` holds beyond input and output is thinking, priced as output), one
-      :class:`~scopecraft._events.CostReported` with the run's tokens (none when it used
+      `CostReported` with the run's tokens (none when it used
       none). The CLI counts each run afresh, a resumed one too, so nothing is subtracted;
     * ``result``'s ``status`` is the outcome; a failure's reason is its ``error.message``
       (else the last ``error`` line's), and it is retryable by the HTTP status of the API error
@@ -439,16 +439,16 @@ class GeminiCliAgent:
 
     With ``state_dir``, ``GEMINI_CLI_HOME`` points there (the CLI keeps ``.gemini/`` in it: its
     settings, its trusted folders, the session transcripts ``--resume`` reads), and
-    :meth:`prepare_home` makes it ready before each attempt. Credentials come from
+    `prepare_home()` makes it ready before each attempt. Credentials come from
     ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY`` for Vertex AI); the API's base URL
     (``GOOGLE_GEMINI_BASE_URL``), the Vertex AI switches, ``GEMINI_MODEL`` and
     ``GEMINI_TELEMETRY_ENABLED`` are passed on when set.
 
     The CLI reports tokens per model, not dollars: the ``result`` line's are priced from a table
-    of USD per million tokens (:data:`DEFAULT_GEMINI_PRICES`, updated by ``prices``).
+    of USD per million tokens (`DEFAULT_GEMINI_PRICES`, updated by ``prices``).
 
     Args:
-        prices: Prices by model name, merged over the defaults: a :class:`GeminiPrice`, or
+        prices: Prices by model name, merged over the defaults: a `GeminiPrice`, or
             ``(input, cached_input, output)`` in USD per million tokens; the key ``default``
             prices unknown models.
         default_model: The model passed as ``--model`` when the request names none; ``None``

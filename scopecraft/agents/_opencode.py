@@ -81,18 +81,18 @@ class OpenCodeEventParser:
 
     * every line names the ``sessionID`` (what ``--session`` takes): the first one is told as
       the agent session id;
-    * each ``text`` line is one finished text part: an :class:`~scopecraft._events.AgentMessage`;
+    * each ``text`` line is one finished text part: an `AgentMessage`;
     * each ``tool_use`` line is one finished tool call (``part.tool``, ``part.callID``,
-      ``part.state``): a :class:`~scopecraft._events.ToolUsed` with a short summary of its
-      input, or a :class:`~scopecraft._events.ToolDenied` when it is a refusal: a call of a
+      ``part.state``): a `ToolUsed` with a short summary of its
+      input, or a `ToolDenied` when it is a refusal: a call of a
       tool the permissions took away (OpenCode answers it with its ``invalid`` tool, "Model
       tried to call unavailable tool 'write'") or a call they refused ("The user rejected
       permission to use this specific tool call", what a headless run answers an ``ask``);
     * each ``step_finish`` line is one model request's usage: a
-      :class:`~scopecraft._events.CostReported` with OpenCode's own ``cost`` (priced from its
+      `CostReported` with OpenCode's own ``cost`` (priced from its
       model catalogue, or from the provider config's ``cost``) and its tokens (input counts
       cache reads and writes; output counts reasoning);
-    * an ``error`` line is an :class:`~scopecraft._events.ErrorOccurred` (``where="agent"``) and
+    * an ``error`` line is an `ErrorOccurred` (``where="agent"``) and
       makes the run a failure, retryable by the API error's HTTP status (``statusCode``: 408,
       409, 429, 5xx; never 401 or another 4xx), else by OpenCode's ``isRetryable``, else by
       its words;
@@ -358,7 +358,7 @@ class OpenCodeAgent:
 
     With ``state_dir``, OpenCode's XDG folders (``config``, ``data``, ``cache``, ``state``)
     are there: its config, its login (``auth.json``), its sessions (what ``--session``
-    reads); :meth:`prepare_home` makes them ready before each attempt. Auto-update, sharing
+    reads); `prepare_home()` makes them ready before each attempt. Auto-update, sharing
     and LSP downloads are off by variable. Provider keys (``OPENAI_API_KEY``,
     ``ANTHROPIC_API_KEY``, ...) are secrets, forwarded when set.
 

@@ -42,7 +42,7 @@ class TokenPrice:
 def token_price(
     value: TokenPrice | tuple[float, float, float] | Any, model: str, agent: str
 ) -> TokenPrice:
-    """``value`` as a price: a :class:`TokenPrice`, three numbers, or a mapping of them.
+    """``value`` as a price: a `TokenPrice`, three numbers, or a mapping of them.
 
     Raises:
         ConfigError: it is not three non-negative numbers.

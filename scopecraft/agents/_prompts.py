@@ -1,7 +1,7 @@
 """Prompts: a task and a template per session mode, overridable per repository.
 
-A template is Markdown with :class:`string.Template` placeholders (``$name`` or ``${name}``),
-filled with :meth:`~string.Template.safe_substitute`, so an unknown ``$word`` stays as it is.
+A template is Markdown with `string.Template` placeholders (``$name`` or ``${name}``),
+filled with `safe_substitute()`, so an unknown ``$word`` stays as it is.
 The built-in templates ship in ``scopecraft/agents/templates/<mode>.md``; a repository can
 replace one with ``<repo root>/.scopecraft/prompts/<mode>.md``.
 
@@ -99,7 +99,7 @@ def build_prompt(
         The prompt text.
 
     Raises:
-        AgentError: the template cannot be loaded (see :func:`load_template`).
+        AgentError: the template cannot be loaded (see `load_template()`).
     """
     template = load_template(mode, repo_root)
     instruction = task.instruction.strip("\n")

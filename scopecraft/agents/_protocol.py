@@ -114,7 +114,7 @@ class OutputParser(Protocol):
 class AgentAdapter(Protocol):
     """Builds an agent's command line and parses its output.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.agents.AgentContract`.
+    Implementations must pass `scopecraft.testing.contracts.agents.AgentContract()`.
 
     Optional members, used when present: ``forward_env`` (a tuple of non-secret variables to
     pass on when set, such as a base URL); ``prepare_home(home, request, env)`` (make the

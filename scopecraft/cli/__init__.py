@@ -1,6 +1,6 @@
 """The ``scopecraft`` command line: a thin layer over the engine.
 
-``main()`` is the console script. The typer application lives in :mod:`._app`; every command
+``main()`` is the console script. The typer application lives in `._app`; every command
 imports the engine, anyio and rich only when it runs, so ``scopecraft --help`` stays fast.
 """
 

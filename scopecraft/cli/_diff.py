@@ -3,7 +3,7 @@
 A session's worktree belongs to its agent, its ``.git`` file and hooks included, so nothing
 here runs git in it. git runs in the main worktree (the person's own repository), with its
 git directory and work tree given explicitly and every command-running setting switched off
-(:func:`scopecraft.worktrees._gitcli.run_in`), on commits named by the repository's refs and
+(`run_in()`), on commits named by the repository's refs and
 by the session's events: the base its branch was created from (``worktree_prepared``), else
 where the branch left the default branch, and the head the engine recorded when the session
 ended (``changes_recorded``), else the branch's tip.

@@ -1,13 +1,13 @@
 """Tables that fit the terminal: which columns to show, how wide, and cells cut to size.
 
-A table is described by :class:`Column` values. An id column is never cut: it is shown
+A table is described by `Column` values. An id column is never cut: it is shown
 whole or, when it is not the table's key, left out. A long column (a title, a branch, an
 error, a path) is shortened to fit, with an ellipsis, down to a floor that keeps it useful;
 when even the floors do not fit, the least important columns are left out first. Every cell
 is kept to one line. ``width=None`` (``--wide``) shows every column and every cell whole.
 
-Only :mod:`rich.cells` is imported (for the width of wide characters); the renderers build
-the rich table from the :class:`Layout`.
+Only `rich.cells` is imported (for the width of wide characters); the renderers build
+the rich table from the `Layout`.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ class Column:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """What :func:`fit_columns` decided: the indexes of the columns shown and their widths."""
+    """What `fit_columns()` decided: the indexes of the columns shown and their widths."""
 
     shown: tuple[int, ...]
     widths: tuple[int, ...]

@@ -16,7 +16,7 @@ image_app = new_typer("Build container images that run the real agent CLIs.")
 
 
 class AgentChoice(enum.StrEnum):
-    """The agents an image can be built for (:data:`scopecraft.images.AGENTS`)."""
+    """The agents an image can be built for (`scopecraft.images.AGENTS`)."""
 
     claude_code = "claude-code"
     codex = "codex"

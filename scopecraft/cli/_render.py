@@ -94,9 +94,9 @@ def _cell(value: str | Text) -> tuple[str, str]:
 def fitted_table(
     columns: Sequence[Column], rows: Iterable[Sequence[str | Text]], *, width: int | None
 ) -> Table:
-    """A table of one-line rows fitted to ``width`` (see :mod:`._fit`); ``None``: whole.
+    """A table of one-line rows fitted to ``width`` (see `._fit`); ``None``: whole.
 
-    Print it with :func:`print_table`, which widens the console when the table needs it
+    Print it with `print_table()`, which widens the console when the table needs it
     (``--wide``, or ids wider than the terminal), so that rich never cuts an id.
     """
     cells = [[_cell(value) for value in row] for row in rows]
@@ -126,7 +126,7 @@ def fitted_table(
 
 
 def print_table(out: Console, table: Table) -> None:
-    """Print a table from :func:`fitted_table`, widening ``out`` when the table is wider."""
+    """Print a table from `fitted_table()`, widening ``out`` when the table is wider."""
     total = sum(column.width or 0 for column in table.columns)
     total += GAP * max(0, len(table.columns) - 1)
     if total > out.width:

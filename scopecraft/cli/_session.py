@@ -42,7 +42,7 @@ _HELD_EVENTS = ("session_waiting", "approval_requested", "session_paused")
 
 
 class ModeChoice(enum.StrEnum):
-    """Session modes (the values of :class:`scopecraft.SessionMode`)."""
+    """Session modes (the values of `scopecraft.SessionMode`)."""
 
     autonomous = "autonomous"
     dispatch = "dispatch"
@@ -52,7 +52,7 @@ class ModeChoice(enum.StrEnum):
 
 
 class PermissionsChoice(enum.StrEnum):
-    """Permission levels (the values of :class:`scopecraft.Permissions`)."""
+    """Permission levels (the values of `scopecraft.Permissions`)."""
 
     read_only = "read-only"
     edit = "edit"
@@ -60,7 +60,7 @@ class PermissionsChoice(enum.StrEnum):
 
 
 class PriorityChoice(enum.StrEnum):
-    """Priorities (the values of :class:`scopecraft.Priority`; ``normal`` means ``medium``)."""
+    """Priorities (the values of `scopecraft.Priority`; ``normal`` means ``medium``)."""
 
     highest = "highest"
     high = "high"
@@ -127,7 +127,7 @@ async def _print_story(
     logs_after: int = 0,
 ) -> None:
     """Print the session's story (its events and informative log lines, see
-    :class:`~._render.StoryRenderer`); ``limit`` keeps the last lines of what is there."""
+    `StoryRenderer`); ``limit`` keeps the last lines of what is there."""
     from ._render import StoryRenderer
 
     out = console()

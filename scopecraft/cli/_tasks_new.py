@@ -1,11 +1,11 @@
 """``scopecraft tasks new``: write a new task file and commit it in the main repository.
 
-Importing this module registers the command on :data:`~scopecraft.cli._tasks.tasks_app`.
+Importing this module registers the command on `tasks_app`.
 
-The file is made by the task store (:meth:`scopecraft.tasks.TaskStore.create_task`: a fresh
+The file is made by the task store (`scopecraft.tasks.TaskStore.create_task()`: a fresh
 ``<name>-<MM><A-Z>`` id, or ``NN_<name>-<MM><A-Z>`` under a parent, written title-first and
 refused unless it reads back as a task), then read back with the engine's own reader
-(:meth:`scopecraft.Engine.get_task`), then committed alone: ``git add`` and ``git commit
+(`scopecraft.Engine.get_task()`), then committed alone: ``git add`` and ``git commit
 --only`` of that one path, so whatever else is staged stays staged and uncommitted. git runs
 with argv lists only, in the main worktree with its git directory given explicitly (never in
 a task's worktree, whatever ``--repo`` points at). When the commit fails the file is removed
@@ -52,7 +52,7 @@ _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\
 
 
 class TaskKind(enum.StrEnum):
-    """The task types ``--type`` takes (:class:`scopecraft.tasks.TaskType`'s values)."""
+    """The task types ``--type`` takes (`scopecraft.tasks.TaskType`'s values)."""
 
     feature = "feature"
     bug = "bug"
@@ -64,7 +64,7 @@ class TaskKind(enum.StrEnum):
 
 
 class TaskPriority(enum.StrEnum):
-    """The priorities ``--priority`` takes (:class:`scopecraft.Priority`'s values)."""
+    """The priorities ``--priority`` takes (`scopecraft.Priority`'s values)."""
 
     highest = "highest"
     high = "high"

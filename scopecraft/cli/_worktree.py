@@ -19,7 +19,7 @@ worktree_app = new_typer("List the task worktrees and clean them up safely.")
 
 
 class PolicyChoice(enum.StrEnum):
-    """Cleanup policies (the kinds of :class:`scopecraft.worktrees.CleanupPolicy`)."""
+    """Cleanup policies (the kinds of `scopecraft.worktrees.CleanupPolicy`)."""
 
     on_success = "on_success"
     expiry = "expiry"

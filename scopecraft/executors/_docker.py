@@ -2,12 +2,12 @@
 
 One container per attempt, named ``spec.runtime_name`` (``scopecraft-<session>-<attempt>``) and
 labelled with its owner (session, attempt, task, mode, host, store), so a retried start adopts
-the container instead of making a second one, and :meth:`DockerExecutor.discover` finds it again
+the container instead of making a second one, and `DockerExecutor.discover()` finds it again
 from any process. The worktree is mounted at ``/workspace`` (read-only for planning), the
 session's agent-state folder at ``/agent-state`` (kept across attempts, so ``--resume`` works in
 the next container), and the attempt's spool folder at ``/run/scopecraft``.
 
-Input and output go through that spool folder (see :mod:`._docker_spool`), not through the
+Input and output go through that spool folder (see `._docker_spool`), not through the
 Docker API: the container runs ``<shell> -c <constant script> <argv...>``, where the script
 redirects the agent's standard input from the prompt file and appends its output to two log
 files, then ``exec``\\ s the agent. Nothing user-supplied is ever part of the script: the agent's
@@ -18,7 +18,7 @@ start loses nothing and a restarted engine has nothing to re-send; compared with
 daemon restart, and needs no log driver. The price is that the image must have a POSIX shell
 (``shell``, ``/bin/sh`` by default), which every agent image has.
 
-Containers are hardened by default (see :meth:`DockerExecutor.start` and ``docs/docker.md``).
+Containers are hardened by default (see `DockerExecutor.start()` and ``docs/docker.md``).
 Every docker-py call runs in a worker thread, through one capacity limiter per executor.
 """
 
@@ -85,14 +85,14 @@ _SIGNALS = {130: "SIGINT", 134: "SIGABRT", 137: "SIGKILL", 139: "SIGSEGV", 143: 
 class DockerExecutor:
     """Runs each attempt of a session in its own hardened Docker container.
 
-    Constructed with keyword configuration only (the fields of :class:`DockerExecutorConfig`),
+    Constructed with keyword configuration only (the fields of `DockerExecutorConfig`),
     as the engine does with ``EngineConfig.executors["docker"]``::
 
         DockerExecutor(network="none", read_only_root=True, memory_mb=2048)
 
     Args:
         config: A ready configuration (then no keywords).
-        **options: The fields of :class:`DockerExecutorConfig`.
+        **options: The fields of `DockerExecutorConfig`.
 
     Raises:
         ConfigError: an unknown key or a bad value.
@@ -240,7 +240,7 @@ class DockerExecutor:
         The container runs as the ``uid:gid`` owning the worktree, with every capability
         dropped, ``no-new-privileges``, an init process, limits on processes, memory (no swap)
         and CPU (at most the engine's core count), optionally a read-only root, and never the
-        Docker socket. It is not auto-removed: :meth:`remove` deletes it once its exit code and
+        Docker socket. It is not auto-removed: `remove()` deletes it once its exit code and
         output are collected.
 
         Raises:

@@ -59,7 +59,7 @@ OWNERSHIP_LABELS = frozenset(
 
 
 class DockerExecutorConfig(BaseModel):
-    """Keyword configuration of :class:`~scopecraft.executors._docker.DockerExecutor`.
+    """Keyword configuration of `DockerExecutor`.
 
     Given as ``EngineConfig.executors["docker"]`` or as keywords to the constructor. Every
     field has a default; the defaults are the hardened ones.

@@ -5,7 +5,7 @@ there before the container exists; the container's shell redirects the agent's s
 from it and appends its standard output and error to ``stdout.log`` and ``stderr.log`` there.
 The engine reads those files by byte offset, so a cursor stored with the log lines says exactly
 what was collected, whatever happens to the engine or to the Docker daemon in between, and the
-output outlives the container until :meth:`DockerExecutor.remove` deletes the folder.
+output outlives the container until `DockerExecutor.remove()` deletes the folder.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """``LocalExecutor``: the agent as a plain subprocess in the worktree, detached from the engine.
 
-Each attempt runs under a small supervisor (:mod:`scopecraft.executors._local_runner`) in its
+Each attempt runs under a small supervisor (`scopecraft.executors._local_runner`) in its
 own session and process group, writing output and exit code to files in the attempt's run
 folder. Cancel signals the whole group. Nothing is isolated: ``dangerous`` sessions are refused
 here unless ``SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST=1``.

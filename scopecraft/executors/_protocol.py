@@ -188,7 +188,7 @@ class Executor(Protocol):
     """Runs agents: starts a runtime per attempt, reads its output by cursor, stops it, and
     finds it again after a restart.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.executors.ExecutorContract`.
+    Implementations must pass `scopecraft.testing.contracts.executors.ExecutorContract()`.
     """
 
     @property

@@ -8,7 +8,7 @@ collects its output and outcome:
 * **start**: one tmux command list creates the session, keeps its pane after the agent exits
   (``remain-on-exit``), labels it with user options (``@scopecraft.session``, ...), and pipes
   the pane's output to ``pane.log`` in the run folder; it is sent through one persistent
-  control-mode client (:mod:`scopecraft.executors._tmux_control`), so a start costs no
+  control-mode client (`scopecraft.executors._tmux_control`), so a start costs no
   process of its own. The pane runs a constant ``sh`` script
   that reads the agent's argv, environment and working directory from a private file
   (``launch-*.sh``, mode 0600, every value a single-quoted literal) and deletes it before
@@ -16,7 +16,7 @@ collects its output and outcome:
   tmux, which limits a command to 16 KiB, never sees the (possibly long) prompt argument.
 * **status** comes from structured signals, never from the screen: the pane's death and exit
   status (``#{pane_dead_status}``, or 128 plus ``#{pane_dead_signal}``), the agent's hooks
-  (:mod:`scopecraft.executors._tmux_hooks`), and the adapter's parser over the output.
+  (`scopecraft.executors._tmux_hooks`), and the adapter's parser over the output.
 * **input** is typed as literal keys (``send-keys -l``) with control characters removed, a
   line at a time, each followed by Enter.
 * **targets** are always exact: ``=name`` for sessions and ``%id`` for panes, and a session
@@ -90,7 +90,7 @@ class TmuxExecutor:
 
     Args:
         config: A ready configuration; or give its fields as keywords instead.
-        **options: Fields of :class:`~scopecraft.executors._tmux_config.TmuxExecutorConfig`
+        **options: Fields of `TmuxExecutorConfig`
             (``socket_name``, ``socket_path``, ``tmux``, ``width``, ``height``, ...).
 
     Raises:
@@ -491,7 +491,7 @@ class TmuxExecutor:
     async def stop(self, handle: RuntimeHandle, *, grace: float = 10.0) -> int | None:
         """Send SIGTERM to the agent's process group, wait ``grace`` seconds, then SIGKILL it
         (and kill the tmux session if even that fails). The pane is kept, so its exit status
-        is read; :meth:`remove` ends the tmux session.
+        is read; `remove()` ends the tmux session.
 
         Returns:
             The agent's exit code (143 after SIGTERM, 137 after SIGKILL), when known.

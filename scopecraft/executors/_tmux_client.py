@@ -6,7 +6,7 @@ runs it with ``sh -c``), puts environment values in tmux's argv (``-e NAME=VALUE
 that end in ``;`` (tmux reads those as command separators, so an argument ``x;`` followed by
 ``kill-server`` runs it), runs ``tmux -V`` before each new session and mutates ``os.environ``
 while doing so (not thread-safe). Here every call is one ``tmux`` process with an argv list in
-which every argument is escaped (:func:`escape_arg`), the commands of one operation run as one
+which every argument is escaped (`escape_arg()`), the commands of one operation run as one
 command list (so a session is created, labelled and piped atomically, in one round trip), and
 every target is exact: ``=name`` for sessions, ``%id`` for panes.
 
@@ -327,7 +327,7 @@ class TmuxClient:
     ) -> str:
         """Run a command list and return its standard output.
 
-        While :attr:`control` is connected the list goes through it (no process of its
+        While `control` is connected the list goes through it (no process of its
         own); otherwise, or when the control client has ended, one ``tmux`` process runs it.
 
         Args:
@@ -337,7 +337,7 @@ class TmuxClient:
             cwd: The client's working directory.
             repeatable: The list may run twice (a listing, ``kill-session``); when not
                 (typed input), a control client that ended after it was sent is reported
-                (:class:`ControlClientEnded`) instead of running the list again.
+                (`ControlClientEnded`) instead of running the list again.
             control: Go through the control client while it is connected. False for output
                 that a pane's program controls (a capture), which could imitate the
                 control client's block markers.

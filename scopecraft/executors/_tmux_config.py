@@ -94,7 +94,7 @@ def split_input(text: str) -> list[str]:
 
 
 class TmuxExecutorConfig(BaseModel):
-    """Keyword configuration of :class:`~scopecraft.executors._tmux.TmuxExecutor`.
+    """Keyword configuration of `TmuxExecutor`.
 
     Given as ``EngineConfig.executors["tmux"]`` or as keywords to the constructor; every
     field has a default.

@@ -19,7 +19,7 @@ the pipe closes) the session ends too, and an otherwise empty server exits as be
 
 Commands reach the client as text, which tmux parses like a configuration line: every
 argument is written double-quoted with ``\\``, ``"``, ``$`` and ``~`` escaped and control
-characters as octal escapes (:func:`quote_arg`), so no argument is ever split, expanded or
+characters as octal escapes (`quote_arg()`), so no argument is ever split, expanded or
 read as a separator. A failed command skips the rest of its line and prints no block for
 them, so every call ends with a sentinel command on a line of its own, and its answer is
 every block up to the sentinel's.
@@ -104,7 +104,7 @@ _ESCAPES = _escapes()
 
 
 def command_line(commands: Sequence[Sequence[str]]) -> str:
-    """One line of tmux commands, each argv quoted (:func:`quote_arg`), separated by ``;``."""
+    """One line of tmux commands, each argv quoted (`quote_arg()`), separated by ``;``."""
     return " ; ".join(" ".join(quote_arg(arg) for arg in command) for command in commands)
 
 
@@ -312,7 +312,7 @@ class ControlClient:
         Connects (starting the server with the configured ``-f`` file when none runs) when
         no client is connected. A call that finds its client ended before its line was
         written is tried once more on a new one; a call whose client ended after that raises
-        :class:`ControlClientEnded` with ``sent`` true: its commands may or may not have run,
+        `ControlClientEnded` with ``sent`` true: its commands may or may not have run,
         and only the caller can tell which.
 
         Args:

@@ -2,9 +2,9 @@
 
 An interactive agent's screen is for people; its wording changes between versions. Claude Code
 instead runs *hooks* at defined moments and hands each one a JSON object on standard input.
-:func:`claude_hook_settings` builds the settings that make it append that object, as one line,
+`claude_hook_settings()` builds the settings that make it append that object, as one line,
 to ``hooks.jsonl`` in the attempt's run folder; the tmux executor reads the file by byte
-offset (:func:`read_hook_signals`): a ``Stop`` says the agent finished a turn and waits for
+offset (`read_hook_signals()`): a ``Stop`` says the agent finished a turn and waits for
 input, a ``Notification`` that it needs attention (a permission prompt, an idle prompt), a
 ``SessionEnd`` that its session ended (and why), a ``SessionStart`` which agent session runs.
 
@@ -41,7 +41,7 @@ HOOK_EVENTS = ("SessionStart", "Stop", "Notification", "SessionEnd")
 """The Claude Code hook events scopecraft listens to."""
 
 CLAUDE_SETTINGS_FILE = "claude-settings.json"
-"""Where :func:`write_claude_hook_settings` writes the settings (for ``claude --settings``)."""
+"""Where `write_claude_hook_settings()` writes the settings (for ``claude --settings``)."""
 
 _KEPT = ("hook_event_name", "session_id", "message", "notification_type", "reason", "title")
 _MAX_INPUT = 1024 * 1024
@@ -95,7 +95,7 @@ def claude_hook_command(events_file: Path, *, python: str | None = None) -> str:
     """The command line of the hook that appends to ``events_file``.
 
     Claude Code runs hook commands with a shell, so this is a string; every part of it is
-    ours (the interpreter, this module's path, the file) and quoted with :func:`shlex.quote`.
+    ours (the interpreter, this module's path, the file) and quoted with `shlex.quote()`.
     """
     return shlex.join(
         [python or sys.executable, "-I", "-S", str(Path(__file__).resolve()), str(events_file)]
@@ -105,7 +105,7 @@ def claude_hook_command(events_file: Path, *, python: str | None = None) -> str:
 def claude_hook_settings(events_file: Path, *, python: str | None = None) -> dict[str, Any]:
     """Claude Code settings whose hooks append each hook's input to ``events_file``.
 
-    Pass them with ``claude --settings FILE`` (see :func:`write_claude_hook_settings`); they
+    Pass them with ``claude --settings FILE`` (see `write_claude_hook_settings()`); they
     are merged with the user's own settings.
     """
     command = claude_hook_command(events_file, python=python)
@@ -114,7 +114,7 @@ def claude_hook_settings(events_file: Path, *, python: str | None = None) -> dic
 
 
 def write_claude_hook_settings(run_dir: Path, *, python: str | None = None) -> Path:
-    """Write :func:`claude_hook_settings` for ``run_dir/hooks.jsonl`` to a private file.
+    """Write `claude_hook_settings()` for ``run_dir/hooks.jsonl`` to a private file.
 
     Returns:
         The settings file (``run_dir/claude-settings.json``, mode 0600).

@@ -2,7 +2,7 @@
 
 tmux runs the pane's program from its own argv (and a single argument with ``sh -c``), and
 refuses commands over 16 KiB. So nothing of the agent's command goes through tmux: the pane
-runs :data:`LAUNCHER`, a constant ``sh`` script, with one argument, the path of a launch file
+runs `LAUNCHER`, a constant ``sh`` script, with one argument, the path of a launch file
 this module writes (mode 0600) with the agent's environment, working directory and argv, each
 value a single-quoted literal. The launcher reads the file, deletes it (it may hold secrets),
 and ``exec``s the agent.
@@ -54,7 +54,7 @@ def write_launch(spec: LaunchSpec, run_dir: Path, workdir: Path, *, echo_input: 
 
     It holds ``export NAME='value'`` lines (the terminal's own variables are left out), the
     working directory, whether to echo, the input file, and ``set -- argv``: every value a
-    single-quoted literal (:func:`shlex.quote`).
+    single-quoted literal (`shlex.quote()`).
 
     Raises:
         InvalidName: an environment variable name is not an identifier.

@@ -1,6 +1,6 @@
 """Container images that run the real agent CLIs, built from what the user installed.
 
-:func:`build_agent_image` packages the Claude Code or Codex CLI found on this host into an
+`build_agent_image()` packages the Claude Code or Codex CLI found on this host into an
 image ``FROM scratch`` (a static busybox for ``/bin/sh``, the CLI's native program and, for a
 dynamically linked one, its libraries), with docker-py and no registry, and returns its tag::
 

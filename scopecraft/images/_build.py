@@ -2,7 +2,7 @@
 
 The steps, each failing with a message that says what to do: find the CLI the user installed
 and its native program, ask it for its version (offline), list its shared libraries with
-``ldd``, assemble the root file system (:mod:`._rootfs`), hash it, and build only when no image
+``ldd``, assemble the root file system (`._rootfs`), hash it, and build only when no image
 of that digest is on the engine yet.
 """
 
@@ -261,7 +261,7 @@ def ensure_agent_image(
 ) -> AgentImage:
     """Build ``agent``'s image unless one of the same content is there; describe it.
 
-    Arguments and errors as :func:`build_agent_image`.
+    Arguments and errors as `build_agent_image()`.
     """
     recipe = recipe_for(agent)
     target = _split_tag(tag) if tag is not None else None

@@ -1,10 +1,10 @@
 """The root file system of an image ``FROM scratch``, assembled from host files, hashed, and
 written as a Docker build context.
 
-:class:`RootFs` records entries (folders, files, symbolic links) by their path in the image.
-:meth:`RootFs.mirror` copies a host file to the same path and recreates every symbolic link met
+`RootFs` records entries (folders, files, symbolic links) by their path in the image.
+`RootFs.mirror()` copies a host file to the same path and recreates every symbolic link met
 on the way (``/lib -> usr/lib``, ``libfoo.so.1 -> libfoo.so.1.2``), so the names the program
-loader asks for exist in the image exactly as on the host. :func:`shared_libraries` reads the
+loader asks for exist in the image exactly as on the host. `shared_libraries()` reads the
 libraries and the program interpreter of a dynamically linked executable from ``ldd``.
 """
 

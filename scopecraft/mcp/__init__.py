@@ -5,7 +5,7 @@ Claude Code, Claude Desktop and other MCP clients start it as a subprocess. The 
 the engine's methods one to one: ``session_create``, ``session_list``, ``session_get``,
 ``session_cancel``, ``session_continue``, ``session_logs``, plus ``task_list``,
 ``queue_status`` and ``costs``. Each session is also a resource: ``scopecraft://sessions/<id>``
-(its JSON) and ``scopecraft://sessions/<id>/log`` (the last :data:`LOG_LINES` lines of its log),
+(its JSON) and ``scopecraft://sessions/<id>/log`` (the last `LOG_LINES` lines of its log),
 listed, read and subscribed to. Needs the ``mcp`` extra (``pip install 'scopecraft[mcp]'``).
 """
 

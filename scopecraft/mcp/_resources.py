@@ -2,9 +2,9 @@
 
 Two resources per session:
 
-- ``scopecraft://sessions/<id>``: the session as JSON (the fields of :class:`~scopecraft.Session`,
+- ``scopecraft://sessions/<id>``: the session as JSON (the fields of `Session`,
   as ``session_get`` returns them);
-- ``scopecraft://sessions/<id>/log``: the last :data:`LOG_LINES` lines of the agent's output as
+- ``scopecraft://sessions/<id>/log``: the last `LOG_LINES` lines of the agent's output as
   plain text, redacted as the engine stored them (``session_logs`` pages through all of it).
 
 A client that subscribes to either URI of a session that has not ended gets
@@ -234,7 +234,7 @@ async def _log_text(engine: Engine, session_id: str) -> str:
 
 
 async def read_resource(engine: Engine, uri: str) -> types.ReadResourceResult:
-    """Read a session's record (JSON) or the last :data:`LOG_LINES` lines of its log.
+    """Read a session's record (JSON) or the last `LOG_LINES` lines of its log.
 
     Args:
         engine: The open engine.
@@ -303,7 +303,7 @@ class ResourceSubscriptions:
         does not change until it is continued); subscribing twice is the same as once.
 
         Raises:
-            MCPError: as :func:`read_resource` does for a bad or unknown URI.
+            MCPError: as `read_resource()` does for a bad or unknown URI.
         """
         ref = parse_uri(uri)
         watch = self._watches.get(ref.session_id)

@@ -1,10 +1,10 @@
 """JSON schemas as MCP clients read them: the pydantic models' schemas, standard formats only.
 
-pydantic gives some types a ``format`` of its own (``"path"`` for :class:`pathlib.Path`,
+pydantic gives some types a ``format`` of its own (``"path"`` for `pathlib.Path`,
 ``"binary"``, ``"password"``, ...). JSON Schema validators in MCP clients (MCP Inspector and
 Claude Code use Ajv) know only the formats JSON Schema defines, and warn about every other one
 (``unknown format "path" ignored``). The server advertises every schema through
-:func:`portable_schema`, which drops the formats JSON Schema does not define and leaves the
+`portable_schema()`, which drops the formats JSON Schema does not define and leaves the
 rest of the schema as pydantic wrote it.
 """
 

@@ -2,8 +2,8 @@
 
 The low-level server is used (rather than the decorator API) so that each tool's input and
 output schemas are its pydantic models' JSON schemas (less the formats JSON Schema does not
-define, see :mod:`._schemas`), and arguments are validated by the same models before the
-engine sees them. Sessions and their logs are also resources (see :mod:`._resources`).
+define, see `._schemas`), and arguments are validated by the same models before the
+engine sees them. Sessions and their logs are also resources (see `._resources`).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ _BY_NAME: dict[str, ToolSpec[Any]] = {spec.name: spec for spec in TOOLS}
 def tool_definitions() -> list[types.Tool]:
     """The MCP tool list: names, descriptions, input and output schemas, annotations.
 
-    The schemas are the models' JSON schemas through :func:`portable_schema`: formats that
-    JSON Schema does not define (pydantic's ``path`` for :class:`pathlib.Path`) are left out,
+    The schemas are the models' JSON schemas through `portable_schema()`: formats that
+    JSON Schema does not define (pydantic's ``path`` for `pathlib.Path`) are left out,
     so that clients' validators do not warn about them.
     """
     return [
@@ -121,17 +121,17 @@ def create_server(
 ) -> Server[Engine]:
     """Build the MCP server; each connection opens one engine on ``repo`` for its lifetime.
 
-    The server offers the tools of :data:`TOOLS`, and each session's record and log as
+    The server offers the tools of `TOOLS`, and each session's record and log as
     resources (``scopecraft://sessions/<id>`` and ``scopecraft://sessions/<id>/log``) that a
     client can list, read and subscribe to.
 
     Args:
         repo: Any folder of the git repository whose tasks the tools run.
         home: The state folder (default ``$SCOPECRAFT_HOME`` or ``~/.scopecraft``).
-        config: Engine configuration (see :class:`scopecraft.EngineConfig`).
+        config: Engine configuration (see `scopecraft.EngineConfig`).
 
     Returns:
-        A low-level ``mcp`` server; run it with :func:`serve_stdio` or any transport.
+        A low-level ``mcp`` server; run it with `serve_stdio()` or any transport.
     """
     from .. import __version__
 

@@ -299,7 +299,7 @@ class PriorityQueuePolicy:
     ) -> Schedule:
         """Pick queued sessions to start while their limits have room.
 
-        ``queued`` may be a :class:`QueueIndex` the caller keeps up to date: then a decision
+        ``queued`` may be a `QueueIndex` the caller keeps up to date: then a decision
         looks only at lane heads, and stops as soon as every mode with queued sessions is
         full, so its cost does not grow with the depth of the queue. Waiting reasons are
         given for the sessions the pass looked at.
@@ -409,7 +409,7 @@ class PriorityQueuePolicy:
 
     @property
     def counts_queue(self) -> bool:
-        """Whether :meth:`admit` looks at the queued count: only with a ``max_queue_size``.
+        """Whether `admit()` looks at the queued count: only with a ``max_queue_size``.
         The engine skips counting the queue when it does not (one store read less per
         request); any policy may offer this attribute, one without it is always given the
         count."""
@@ -419,7 +419,7 @@ class PriorityQueuePolicy:
 
     def cost_scopes(self, session: Session) -> frozenset[str]:
         """The scopes beyond the session itself (``task``, ``area``, ``team``, ``day``) whose
-        totals :meth:`check_cost` looks at for ``session``: those with a budget. The engine
+        totals `check_cost()` looks at for ``session``: those with a budget. The engine
         sums only these (a sum over every stored session is the costly part)."""
         budgets = self.budgets
         scopes: set[str] = set()

@@ -74,7 +74,7 @@ class CostAction(enum.StrEnum):
 
 @attrs.frozen
 class CostDecision:
-    """A :class:`CostAction` and why."""
+    """A `CostAction` and why."""
 
     action: CostAction = CostAction.CONTINUE
     reason: str = ""
@@ -109,7 +109,7 @@ class QueuePolicy(Protocol):
     ) -> Schedule:
         """Return which queued sessions start now, given the in-flight ones.
 
-        ``queued`` is a list, or the scheduler's :class:`QueueIndex` (kept up to date as
+        ``queued`` is a list, or the scheduler's `QueueIndex` (kept up to date as
         sessions enter and leave the queue). ``active`` holds every in-flight session
         (``starting`` and ``running``). Never starts more than its limits allow.
         """

@@ -1,7 +1,7 @@
 """Storage: durable sessions, events, logs, output cursors and leases.
 
-:class:`StorageAdapter` is the protocol; :class:`SqliteStorage` the default implementation.
-In-memory storage and the contract suite for other adapters live in :mod:`scopecraft.testing`.
+`StorageAdapter` is the protocol; `SqliteStorage` the default implementation.
+In-memory storage and the contract suite for other adapters live in `scopecraft.testing`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rules every built-in store shares, so that SQLite and memory give the same answers.
 
-The fold itself lives in :mod:`scopecraft._projection`; this module only assigns ``seq``
+The fold itself lives in `scopecraft._projection`; this module only assigns ``seq``
 values, maps the fold's refusals to the storage errors the protocol promises, and checks the
 values a caller hands over (log lines, cursors, limits) before anything is written.
 """
@@ -126,7 +126,7 @@ def check_log_line(line: LogLine) -> datetime:
 
 
 def stream_error(stream: object) -> ValueError:
-    """The error for a log line whose stream is not one of :data:`LOG_STREAMS`."""
+    """The error for a log line whose stream is not one of `LOG_STREAMS`."""
     return ValueError(f"log stream must be one of {sorted(LOG_STREAMS)}, got {stream!r}")
 
 
@@ -142,7 +142,7 @@ def dump_cursor(cursor: dict[str, Any]) -> str:
 
 
 def load_cursor(stored: str) -> dict[str, Any]:
-    """Read a cursor stored by :func:`dump_cursor` (a fresh dict on every call)."""
+    """Read a cursor stored by `dump_cursor()` (a fresh dict on every call)."""
     value: dict[str, Any] = json.loads(stored)
     return value
 

@@ -45,7 +45,7 @@ class StoredEvent:
 @attrs.frozen
 class QueueChanges:
     """What one scheduler pass reads of the queue, in one snapshot of the store (see
-    :meth:`QueueFeed.queue_changes`).
+    `QueueFeed.queue_changes()`).
 
     Attributes:
         position: The store-wide position of the last event this answer reflects (0 in a store
@@ -82,7 +82,7 @@ class QueueFeed(Protocol):
         Events are visible in position order: an answer at ``position`` reflects every event
         up to it and none after it, so asking again from ``position`` misses nothing and a
         session seen at several positions is always seen at its newest. Events of
-        :data:`~scopecraft._events.ENGINE_STREAM` change no session and are only counted in
+        `ENGINE_STREAM` change no session and are only counted in
         ``position``.
 
         Args:
@@ -107,12 +107,12 @@ class StorageAdapter(Protocol):
     Every method is safe to call from several tasks and several processes at once. Writes are
     atomic: either everything a call was given is stored, or nothing is.
 
-    Implementations must pass :func:`scopecraft.testing.contracts.storage.StorageContract`.
+    Implementations must pass `scopecraft.testing.contracts.storage.StorageContract()`.
 
     Optional extras, looked up on the store by name (the built-in stores offer both; the
     engine manages without them, at a cost that grows with the depth of the queue):
     ``queue_view(active)``, the queued count and the sessions in the ``active`` statuses in
-    one read; and ``queue_changes(after, active)``, described by :class:`QueueFeed`.
+    one read; and ``queue_changes(after, active)``, described by `QueueFeed`.
     """
 
     @property
@@ -147,11 +147,11 @@ class StorageAdapter(Protocol):
         in one transaction.
 
         Each event gets the next ``seq`` of the session and is folded into the session's
-        projection (:func:`scopecraft._projection.apply`). The first event of a session must be
+        projection (`apply()`). The first event of a session must be
         ``session_queued``. Log lines get the next log ``seq`` values.
 
         Args:
-            session_id: The session (or :data:`~scopecraft._events.ENGINE_STREAM` for
+            session_id: The session (or `ENGINE_STREAM` for
                 engine-wide events, which have no projection).
             events: Events to append, in order; their ``seq`` and ``session_id`` are set here.
             logs: Log lines to append, in order.
@@ -179,7 +179,7 @@ class StorageAdapter(Protocol):
         What the scheduler uses to record the intents of one pass's decisions at once.
 
         Args:
-            batch: ``(session_id, events)`` pairs, each as :meth:`append` takes them.
+            batch: ``(session_id, events)`` pairs, each as `append()` takes them.
 
         Returns:
             The stored events of each pair, in the batch's order.

@@ -1,7 +1,7 @@
 """``SqliteStorage``: the default store, one SQLite file shared by every process on a host.
 
-Each store has one connection (:class:`._sqlite_db.SqliteDatabase`), used from one worker
-thread at a time (an :class:`anyio.CapacityLimiter` of 1), so the event loop never waits on
+Each store has one connection (`SqliteDatabase`), used from one worker
+thread at a time (an `anyio.CapacityLimiter` of 1), so the event loop never waits on
 disk or locks. This module holds the queries; the connection, transactions, retries and schema
 versions live in ``_sqlite_db``.
 
@@ -250,7 +250,7 @@ class SqliteStorage:
     ) -> list[Event]:
         """Append events and log lines of one session, and move its cursor, in one transaction.
 
-        See :meth:`scopecraft.storage.StorageAdapter.append` for the full contract.
+        See `scopecraft.storage.StorageAdapter.append()` for the full contract.
 
         Returns:
             The stored events, with ``seq`` assigned.
@@ -427,7 +427,7 @@ class SqliteStorage:
     def _sessions_of(
         self, found: list[tuple[str, int]], known: dict[str, Session | str]
     ) -> list[Session]:
-        """The projections named by ``(id, last_seq)`` rows, from what :meth:`_known_tx`
+        """The projections named by ``(id, last_seq)`` rows, from what `_known_tx()`
         found: a cached projection, or the stored one to parse (and cache)."""
         sessions: list[Session] = []
         for session_id, last_seq in found:
@@ -537,7 +537,7 @@ class SqliteStorage:
     ) -> QueueChanges:
         """The queue (``after=None``) or the sessions changed since the position ``after``,
         and the sessions in the ``active`` statuses, in one read transaction (see
-        :meth:`scopecraft.storage.QueueFeed.queue_changes`). The changes are found by a
+        `scopecraft.storage.QueueFeed.queue_changes()`). The changes are found by a
         range of the events' primary key and the sessions by theirs, so the cost follows what
         changed, not how many sessions are queued.
 

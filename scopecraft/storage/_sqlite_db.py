@@ -1,13 +1,13 @@
 """One SQLite connection with scopecraft's pragmas, schema versions and lock handling.
 
-:class:`SqliteDatabase` is blocking and confined to one thread at a time; ``SqliteStorage``
+`SqliteDatabase` is blocking and confined to one thread at a time; ``SqliteStorage``
 calls it from a worker thread, never from the event loop.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken up front, so two
 writers never deadlock on a lock upgrade, and SQLite's busy handler waits for the lock. The few
 cases where SQLite reports ``database is locked`` without waiting (WAL recovery, a change of
 journal mode) are retried with backoff; only when every retry fails does
-:class:`~scopecraft.StorageBusy` reach the caller, never sqlite3's own error.
+`StorageBusy` reach the caller, never sqlite3's own error.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The SQLite store's schema and its migrations.
 
-The schema version lives in the ``meta`` table. :data:`MIGRATIONS` holds one function per
+The schema version lives in the ``meta`` table. `MIGRATIONS` holds one function per
 version: ``MIGRATIONS[0]`` builds version 1 from an empty file, ``MIGRATIONS[1]`` would take
-version 1 to 2, and so on. They run in one write transaction at :meth:`SqliteStorage.open`, so
+version 1 to 2, and so on. They run in one write transaction at `SqliteStorage.open()`, so
 a store is never left half migrated. Never edit a released migration: append a new one.
 """
 

@@ -2,13 +2,13 @@
 
 The pieces:
 
-- :class:`TaskDocument` (from :func:`parse_document`, :func:`read_document` or
-  :func:`new_task_document`) holds one file so that it renders back byte for byte, and changes
-  only what it is told to (:meth:`TaskDocument.set_status`, :meth:`TaskDocument.append_log`).
-- :class:`TaskStore` finds the tasks of a tasks folder in the repository or central layout and
-  turns them into :class:`~scopecraft.Task` values with normalised fields.
-- :func:`update_task_file` and :func:`write_task` write files atomically.
-- :func:`normalize_status`, :func:`normalize_type` and :func:`normalize_priority` map the many
+- `TaskDocument` (from `parse_document()`, `read_document()` or
+  `new_task_document()`) holds one file so that it renders back byte for byte, and changes
+  only what it is told to (`TaskDocument.set_status()`, `TaskDocument.append_log()`).
+- `TaskStore` finds the tasks of a tasks folder in the repository or central layout and
+  turns them into `Task` values with normalised fields.
+- `update_task_file()` and `write_task()` write files atomically.
+- `normalize_status()`, `normalize_type()` and `normalize_priority()` map the many
   spellings found in real files to Scopecraft's canonical values.
 """
 

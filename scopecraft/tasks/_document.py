@@ -2,7 +2,7 @@
 
 A task file is a ``# Title`` line, a YAML front-matter block between ``---`` lines (or the block
 first and the title after it), some text, and ``## `` sections (``Instruction``, ``Tasks``,
-``Deliverable``, ``Log`` and any others) in the order written. :class:`TaskDocument` keeps the
+``Deliverable``, ``Log`` and any others) in the order written. `TaskDocument` keeps the
 raw text of every part next to its parsed form and writes a part anew only when it was changed, so
 an untouched document renders to the very bytes it was read from, and setting a status or
 appending a log line changes that line and nothing else.
@@ -149,8 +149,8 @@ class TaskDocument:
     """A task file, parsed, editable, and able to render back to its exact text.
 
     A document is an editing buffer, so it is mutable: change ``title``, call
-    :meth:`set_field`, :meth:`set_status`, :meth:`set_section` or :meth:`append_log`, then
-    :meth:`render`. Parts nobody changed are written back byte for byte.
+    `set_field()`, `set_status()`, `set_section()` or `append_log()`, then
+    `render()`. Parts nobody changed are written back byte for byte.
 
     Two documents are equal when they hold the same content: title, front matter (keys in
     order, values and their types), the text before the first section, and the sections. The
@@ -159,7 +159,7 @@ class TaskDocument:
     Attributes:
         title: The text of the ``# Title`` line.
         front_matter: The front matter as a ruamel.yaml round-trip mapping: key order, comments
-            and unknown keys are kept. Edit it through :meth:`set_field` to change a single
+            and unknown keys are kept. Edit it through `set_field()` to change a single
             line; a direct edit re-writes the whole block.
         sections: The ``## `` sections in file order.
         intro: The text between the title/front-matter block and the first section.
@@ -193,7 +193,7 @@ class TaskDocument:
 
     @property
     def status(self) -> str:
-        """The ``status`` value as written (see :func:`normalize_status` for its meaning)."""
+        """The ``status`` value as written (see `normalize_status()` for its meaning)."""
         return str(self.front_matter.get("status", ""))
 
     def section(self, name: str) -> Section | None:
@@ -237,7 +237,7 @@ class TaskDocument:
         is_parent: bool = False,
         location: str | None = None,
     ) -> Task:
-        """Build the :class:`~scopecraft.Task` this document describes, with normalised values.
+        """Build the `Task` this document describes, with normalised values.
 
         ``instruction`` is the ``## Instruction`` section; a document without one (older files)
         gets its text before the first of ``Tasks``, ``Deliverable`` and ``Log`` instead, other
@@ -643,7 +643,7 @@ def new_task_document(
         sections: More sections after the standard ones, heading to text.
 
     Returns:
-        The document; :meth:`TaskDocument.render` gives the file's text.
+        The document; `TaskDocument.render()` gives the file's text.
 
     Raises:
         ValueError: When the title or a required value is empty or not one line, a key is

@@ -43,7 +43,7 @@ def read_document(path: Path | str) -> TaskDocument:
         The document.
 
     Raises:
-        MalformedTask: When the file is larger than :data:`MAX_TASK_FILE_BYTES`, not UTF-8
+        MalformedTask: When the file is larger than `MAX_TASK_FILE_BYTES`, not UTF-8
             text or not a valid task document.
         OSError: When the file cannot be read.
     """
@@ -85,7 +85,7 @@ def update_task_file(
 
     Raises:
         MalformedTask: When the file is not a valid task document, or the new text would be
-            larger than :data:`MAX_TASK_FILE_BYTES` (the file is left as it was).
+            larger than `MAX_TASK_FILE_BYTES` (the file is left as it was).
         ValueError: When ``status`` or ``log`` is empty, or ``now`` is naive.
         OSError: When the file cannot be read or replaced.
     """
@@ -123,7 +123,7 @@ def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = Fa
     Raises:
         InvalidName: When the file name does not make a valid task id.
         MalformedTask: When the document would not read back as a valid task (a required key
-            missing or empty, or larger than :data:`MAX_TASK_FILE_BYTES`).
+            missing or empty, or larger than `MAX_TASK_FILE_BYTES`).
         FileExistsError: When the file exists and ``overwrite`` is false.
         OSError: When the file cannot be written.
     """

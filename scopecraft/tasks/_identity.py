@@ -4,8 +4,8 @@ A task's id is its file name without ``.task.md``; a parent task's id is its fol
 subtask keeps its ``NN_`` prefix. Scopecraft generates ids as ``<name>-<MM><A-Z>`` (subtasks
 ``NN_<name>-<MM><A-Z>``), but older files in its own history carry other names
 (``otel-event-sourcing``, ``03-ui-update``), so reading accepts any id made of ASCII letters,
-digits, ``-`` and ``_`` (:data:`TASK_ID_PATTERN`), while new tasks are always given the generated
-form (:data:`GENERATED_TASK_ID_PATTERN`). Neither pattern admits a path separator, a dot, white
+digits, ``-`` and ``_`` (`TASK_ID_PATTERN`), while new tasks are always given the generated
+form (`GENERATED_TASK_ID_PATTERN`). Neither pattern admits a path separator, a dot, white
 space or a shell metacharacter, so an id can always be joined to a folder safely.
 """
 
@@ -56,7 +56,7 @@ def is_task_id(value: str) -> bool:
         value: The candidate id.
 
     Returns:
-        True when ``value`` matches :data:`TASK_ID_PATTERN`.
+        True when ``value`` matches `TASK_ID_PATTERN`.
     """
     return TASK_ID_PATTERN.fullmatch(value) is not None
 

@@ -5,7 +5,7 @@ Scopecraft files carry the same status in many spellings: ``todo``, ``To Do``, `
 ``in_progress``, ``done``, ``blocked``, ``reviewing``, ``archived``; types ``feature``, ``bug``,
 ``chore``, ``documentation``, ``test``, ``spike``, ``idea``; priorities ``highest`` to ``low``)
 and shows an emoji and a label beside each. The functions here map any of those spellings to the
-canonical value. They never touch a file: normalisation is for the :class:`~scopecraft.Task`
+canonical value. They never touch a file: normalisation is for the `Task`
 model, and a file keeps what it says until the engine writes a new status.
 
 Matching is by whole words after the emoji and separators are removed, never by substring, so an
@@ -197,7 +197,7 @@ def normalize_status(value: object) -> str:
         value: The status as written in the front matter.
 
     Returns:
-        A :class:`TaskStatus` value, or the snake_case form of an unknown status.
+        A `TaskStatus` value, or the snake_case form of an unknown status.
     """
     return str(_lookup(value, _STATUS_ALIASES, _STATUS_EMOJI))
 
@@ -212,13 +212,13 @@ def normalize_type(value: object) -> str:
         value: The type as written in the front matter.
 
     Returns:
-        A :class:`TaskType` value, or the snake_case form of an unknown type.
+        A `TaskType` value, or the snake_case form of an unknown type.
     """
     return str(_lookup(value, _TYPE_ALIASES, _TYPE_EMOJI))
 
 
 def normalize_priority(value: object) -> Priority:
-    """Return the :class:`~scopecraft.Priority` a front-matter value stands for.
+    """Return the `Priority` a front-matter value stands for.
 
     ``High``, ``🔼 High`` and ``high`` give ``high``; ``normal`` gives ``medium``. A missing,
     empty or unknown priority is ``medium``, Scopecraft's default.

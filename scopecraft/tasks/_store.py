@@ -134,7 +134,7 @@ class TaskStore:
         Args:
             repo_root: The main repository's root (the central layout's folder name is derived
                 from it, so pass the main worktree, not a linked one).
-            home: scopecraft's home folder (default: :func:`default_home`).
+            home: scopecraft's home folder (default: `default_home()`).
             layout: ``"repo"``, ``"central"``, or ``"auto"``: the repository layout when
                 ``<repo_root>/.tasks`` is a folder, else the central one.
 
@@ -160,7 +160,7 @@ class TaskStore:
         """Return every valid task, sorted by id (same ids in resolution order).
 
         Malformed files are skipped and logged on the ``scopecraft.tasks`` logger;
-        :meth:`check_tasks` lists them.
+        `check_tasks()` lists them.
 
         Returns:
             The tasks.
@@ -181,7 +181,7 @@ class TaskStore:
     def get_task(self, task_id: str) -> Task:
         """Return a task by id.
 
-        The id is checked against :data:`~scopecraft.tasks.TASK_ID_PATTERN` before the file
+        The id is checked against `TASK_ID_PATTERN` before the file
         system is touched. When several files carry the id, the first valid one in resolution
         order wins.
 
@@ -212,7 +212,7 @@ class TaskStore:
         raise TaskNotFound(task_id, self._not_found_hint(task_id))
 
     def path_of(self, task_id: str) -> Path:
-        """Return the file of the task :meth:`get_task` returns.
+        """Return the file of the task `get_task()` returns.
 
         Args:
             task_id: The id.
@@ -318,7 +318,7 @@ class TaskStore:
         """Load the task whose file is at a path relative to the tasks folder.
 
         Args:
-            relative: As returned by :meth:`relative_path`.
+            relative: As returned by `relative_path()`.
 
         Returns:
             The task, with the identity its place in this folder gives it.
@@ -357,9 +357,9 @@ class TaskStore:
         its parent's folder; ``as_parent`` writes ``<id>/_overview.md`` instead.
 
         Args:
-            document: The document to write (see :func:`new_task_document`).
+            document: The document to write (see `new_task_document()`).
             name: The ``<name>`` part: lowercase letters and digits in ``-``-separated words
-                (see :func:`name_from_title`).
+                (see `name_from_title()`).
             location: ``backlog``, ``current`` or ``archive/YYYY-MM``; default ``backlog`` in
                 the repository layout and ``current`` in the central one. Ignored for a
                 subtask, which goes where its parent is.

@@ -2,9 +2,9 @@
 
 Front matter comes from files anybody can write, so it is bounded before ruamel.yaml builds
 anything: its size, the number of aliases, how deep it nests and how many values it holds once
-every alias is expanded (see :func:`load_front_matter`). The last matters most: a few hundred
+every alias is expanded (see `load_front_matter()`). The last matters most: a few hundred
 bytes of nested anchors and aliases (a "billion laughs") load as a small shared graph, but every
-walk over the loaded data (:func:`to_builtin`, :func:`ordered_data`) visits the expanded tree.
+walk over the loaded data (`to_builtin()`, `ordered_data()`) visits the expanded tree.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ The block's own mapping is the first level.
 MAX_FRONT_MATTER_VALUES: Final = 100_000
 """The most values (scalars, lists, mappings) a front-matter block may hold, aliases expanded.
 
-Without aliases a block within :data:`MAX_FRONT_MATTER_BYTES` holds fewer than this.
+Without aliases a block within `MAX_FRONT_MATTER_BYTES` holds fewer than this.
 """
 
 
@@ -77,9 +77,9 @@ def _yaml() -> YAML:
 def load_front_matter(text: str, where: Path | str) -> CommentedMap:
     """Load a front-matter block into a round-trip mapping.
 
-    The block is checked before it is loaded: at most :data:`MAX_FRONT_MATTER_BYTES` bytes,
-    :data:`MAX_FRONT_MATTER_ALIASES` aliases, :data:`MAX_FRONT_MATTER_DEPTH` levels of
-    nesting and :data:`MAX_FRONT_MATTER_VALUES` values once aliases are expanded, and no
+    The block is checked before it is loaded: at most `MAX_FRONT_MATTER_BYTES` bytes,
+    `MAX_FRONT_MATTER_ALIASES` aliases, `MAX_FRONT_MATTER_DEPTH` levels of
+    nesting and `MAX_FRONT_MATTER_VALUES` values once aliases are expanded, and no
     alias inside the node it names (a recursive structure). The check reads ruamel.yaml's
     parser events, in time and memory proportional to the text.
 

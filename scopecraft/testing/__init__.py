@@ -1,18 +1,18 @@
 """Test doubles and contract suites for scopecraft and its plugin authors.
 
-* :class:`MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
-* :class:`FakeAgent` and :func:`fake_agent_script`: the scripted agent (entry point ``fake``);
-  :func:`fake_agent_image`: a local Docker image holding it, built without any registry.
-* :class:`AnthropicModelServer`, :class:`OpenAIResponsesServer`, :class:`OpenAIChatServer` and
-  :class:`GeminiModelServer`:
-  scripted model APIs on loopback (turns of :class:`ModelTurn`, :class:`TextPart`,
-  :class:`ToolCall`, :class:`TokenUsage`, or a forced :class:`ApiError`), recording every
-  :class:`RecordedRequest`;
-  :func:`run_offline` runs a real agent CLI against one in a network namespace that holds only
-  loopback (:func:`offline_problem` says why it cannot here), with the recipes
-  :func:`claude_code_offline_env` and :func:`codex_offline_config`; :func:`serve_in_namespace`
+* `MemoryStorage`: an in-memory ``StorageAdapter`` that passes the storage contract.
+* `FakeAgent` and `fake_agent_script()`: the scripted agent (entry point ``fake``);
+  `fake_agent_image()`: a local Docker image holding it, built without any registry.
+* `AnthropicModelServer`, `OpenAIResponsesServer`, `OpenAIChatServer` and
+  `GeminiModelServer`:
+  scripted model APIs on loopback (turns of `ModelTurn`, `TextPart`,
+  `ToolCall`, `TokenUsage`, or a forced `ApiError`), recording every
+  `RecordedRequest`;
+  `run_offline()` runs a real agent CLI against one in a network namespace that holds only
+  loopback (`offline_problem()` says why it cannot here), with the recipes
+  `claude_code_offline_env()` and `codex_offline_config()`; `serve_in_namespace()`
   runs a server in a container's loopback-only network namespace, for agents in containers.
-* :mod:`scopecraft.testing.contracts`: one contract suite per protocol, to subclass in your
+* `scopecraft.testing.contracts`: one contract suite per protocol, to subclass in your
   own tests with a fixture that provides your implementation.
 """
 

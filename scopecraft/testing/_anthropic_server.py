@@ -50,7 +50,7 @@ _CHUNK = 24
 class AnthropicModelServer(ScriptedModelServer):
     """A scripted Anthropic Messages API on loopback (point ``ANTHROPIC_BASE_URL`` at it).
 
-    Each ``POST /v1/messages`` takes the next turn of the script. A :class:`ToolCall` becomes a
+    Each ``POST /v1/messages`` takes the next turn of the script. A `ToolCall` becomes a
     ``tool_use`` block (``Write`` with ``file_path`` and ``content``, ``Bash`` with ``command``,
     an MCP tool as ``mcp__<server>__<tool>``), with an id ``toolu_...`` unless it names one;
     every answer carries the turn's ``usage``, so an agent's cost is computed from it.

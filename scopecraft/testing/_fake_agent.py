@@ -135,5 +135,5 @@ class FakeAgent:
         return AgentCommand(argv=tuple(argv), env=env)
 
     def parser(self, session_id: str) -> FakeAgentParser:
-        """Return a fresh :class:`FakeAgentParser` for one attempt."""
+        """Return a fresh `FakeAgentParser` for one attempt."""
         return FakeAgentParser(session_id, agent=self.name)

@@ -69,14 +69,14 @@ class GeminiModelServer(ScriptedModelServer):
     """A scripted Gemini API on loopback (point ``GOOGLE_GEMINI_BASE_URL`` at it).
 
     Each ``POST /v1beta/models/{model}:streamGenerateContent`` or ``:generateContent`` takes the
-    next turn of the script, whatever the model. A :class:`TextPart` becomes a ``text`` part; a
-    :class:`ToolCall` a ``functionCall`` part (``write_file`` with ``file_path`` and
+    next turn of the script, whatever the model. A `TextPart` becomes a ``text`` part; a
+    `ToolCall` a ``functionCall`` part (``write_file`` with ``file_path`` and
     ``content``, ``run_shell_command`` with ``command``, an MCP tool, ...; with ``id`` only when
     the call names one). ``modelVersion`` is the model the path names (or the turn's
     ``model``). ``usageMetadata`` is the turn's usage: ``promptTokenCount`` counts every input
     token, cached or not, and ``cachedContentTokenCount`` the cache reads, as the API counts.
 
-    A forced :class:`ApiError` answers the API's error JSON, ``{"error": {"code", "message",
+    A forced `ApiError` answers the API's error JSON, ``{"error": {"code", "message",
     "status"}}`` (``UNAUTHENTICATED`` for 401, ``RESOURCE_EXHAUSTED`` for 429, ``INTERNAL`` for
     500, ``UNAVAILABLE`` for 503, ...; ``error_type`` overrides the status name), with a
     ``google.rpc.RetryInfo`` detail when it has ``retry_after``; ``in_stream=True`` sends that

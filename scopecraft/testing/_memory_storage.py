@@ -1,7 +1,7 @@
 """``MemoryStorage``: a complete in-memory store, for tests and for trying scopecraft out.
 
-It keeps the same promises as :class:`~scopecraft.storage.SqliteStorage` (the contract suite
-runs over both): events folded with :func:`scopecraft._projection.apply`, atomic appends,
+It keeps the same promises as `SqliteStorage` (the contract suite
+runs over both): events folded with `apply()`, atomic appends,
 compare-and-set cursors, leases. Nothing survives the process.
 """
 
@@ -35,7 +35,7 @@ __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage:
-    """A :class:`~scopecraft.storage.StorageAdapter` that keeps everything in memory.
+    """A `StorageAdapter` that keeps everything in memory.
 
     Closing keeps the data: a closed store can be opened again and still has it, as a file
     would. Leases expire by the process's monotonic clock.
@@ -263,7 +263,7 @@ class MemoryStorage:
 
     async def queue_view(self, active: Sequence[SessionStatus]) -> tuple[int, list[Session]]:
         """How many sessions are queued, and the sessions in the ``active`` statuses, oldest
-        first (see :meth:`scopecraft.storage.SqliteStorage.queue_view`).
+        first (see `scopecraft.storage.SqliteStorage.queue_view()`).
 
         Raises:
             ValueError: an unknown status.
@@ -279,7 +279,7 @@ class MemoryStorage:
     ) -> QueueChanges:
         """The queue (``after=None``) or the sessions changed since the position ``after``,
         and the sessions in the ``active`` statuses, read at once (see
-        :meth:`scopecraft.storage.QueueFeed.queue_changes`).
+        `scopecraft.storage.QueueFeed.queue_changes()`).
 
         Raises:
             ValueError: an unknown status, or a negative ``after``.

@@ -1,11 +1,11 @@
 """The HTTP plumbing shared by the scripted model servers.
 
-A :class:`ScriptedModelServer` listens on loopback only (a free port by default), in a thread of
+A `ScriptedModelServer` listens on loopback only (a free port by default), in a thread of
 its own, and answers each model request with the next turn of its script. It records every
 request it receives (method, path, headers, body), bounds the size of what it reads, and closes
 every connection when it is closed. The wire formats live in the subclasses:
-:class:`~scopecraft.testing.AnthropicModelServer` and
-:class:`~scopecraft.testing.OpenAIResponsesServer`.
+`AnthropicModelServer` and
+`OpenAIResponsesServer`.
 """
 
 from __future__ import annotations
@@ -197,16 +197,16 @@ def _bounded(data: bytes, limit: int) -> bytes:
 class ScriptedModelServer:
     """A model API on loopback that answers each model request with the next turn of a script.
 
-    Subclasses give the wire format (:class:`~scopecraft.testing.AnthropicModelServer`,
-    :class:`~scopecraft.testing.OpenAIResponsesServer`). Use it as a context manager, or call
-    :meth:`start` and :meth:`close`.
+    Subclasses give the wire format (`AnthropicModelServer`,
+    `OpenAIResponsesServer`). Use it as a context manager, or call
+    `start()` and `close()`.
 
     Args:
         script: The turns, in the order the model requests will get them. A string is a
-            text-only turn; a function of the :class:`RecordedRequest` returns the turn.
+            text-only turn; a function of the `RecordedRequest` returns the turn.
         host: A loopback address: the server never listens anywhere else.
         port: 0 (the default) picks a free port; a fixed port is for a network namespace of
-            its own, where every port is free (see :func:`~scopecraft.testing.run_offline`).
+            its own, where every port is free (see `run_offline()`).
         max_request_bytes: Larger bodies are refused (413) without being read.
         models: The model names ``GET /v1/models`` lists.
 
@@ -215,7 +215,7 @@ class ScriptedModelServer:
     """
 
     api: ClassVar[str] = ""
-    """The wire format's name in a :meth:`spec`."""
+    """The wire format's name in a `spec()`."""
     model_endpoint: ClassVar[str] = ""
     """The path (without query) whose POST requests take turns."""
     default_models: ClassVar[tuple[str, ...]] = ()
@@ -366,7 +366,7 @@ class ScriptedModelServer:
 
     @staticmethod
     def from_spec(spec: Mapping[str, Any]) -> ScriptedModelServer:
-        """The server a :meth:`spec` describes (not started).
+        """The server a `spec()` describes (not started).
 
         Raises:
             ValueError: the spec names an unknown API.

@@ -1,11 +1,11 @@
 """What a scripted model server answers: turns, their parts and usage, forced errors, and the
 requests it recorded.
 
-One vocabulary serves both wire formats: a :class:`ToolCall` becomes a ``tool_use`` block for the
+One vocabulary serves both wire formats: a `ToolCall` becomes a ``tool_use`` block for the
 Anthropic Messages API and a ``function_call`` item for the OpenAI Responses API. Every value here
-round-trips through JSON (:func:`turn_to_json`, :func:`turn_from_json`), so a script can be handed
+round-trips through JSON (`turn_to_json()`, `turn_from_json()`), so a script can be handed
 to a server that runs in another process (inside a network namespace, see
-:func:`~scopecraft.testing.run_offline`).
+`run_offline()`).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ Part: TypeAlias = TextPart | ToolCall
 class ModelTurn:
     """One answer of the model: its parts in order, and the usage it reports.
 
-    ``stop_reason`` defaults to ``"tool_use"`` when a part is a :class:`ToolCall`, else
+    ``stop_reason`` defaults to ``"tool_use"`` when a part is a `ToolCall`, else
     ``"end_turn"`` (Anthropic names; the OpenAI server has no stop reason). ``model`` overrides
     the model name echoed back (by default the requested one).
     """
@@ -110,7 +110,7 @@ class ModelTurn:
         stop_reason: str | None = None,
         model: str | None = None,
     ) -> ModelTurn:
-        """A turn of ``parts``, a plain string standing for a :class:`TextPart`."""
+        """A turn of ``parts``, a plain string standing for a `TextPart`."""
         return cls(
             parts=tuple(TextPart(p) if isinstance(p, str) else p for p in parts),
             usage=usage if usage is not None else TokenUsage(),
@@ -187,7 +187,7 @@ class RecordedRequest:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RecordedRequest:
-        """The inverse of :meth:`to_json`."""
+        """The inverse of `to_json()`."""
         return cls(
             method=str(data["method"]),
             path=str(data["path"]),
@@ -260,7 +260,7 @@ def turn_to_json(item: ScriptItem) -> dict[str, Any]:
 
 
 def turn_from_json(data: Mapping[str, Any]) -> Turn:
-    """The inverse of :func:`turn_to_json`.
+    """The inverse of `turn_to_json()`.
 
     Raises:
         ValueError: ``data`` is not a serialized turn.

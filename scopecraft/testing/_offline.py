@@ -1,14 +1,14 @@
 """Run a real agent CLI against a scripted model server, in a network namespace that holds only
 loopback, so that nothing it does can reach any other address.
 
-:func:`run_offline` starts ``unshare --net <python> -m scopecraft.testing._offline SPEC RESULT``.
+`run_offline()` starts ``unshare --net <python> -m scopecraft.testing._offline SPEC RESULT``.
 That child brings ``lo`` up, checks that it is the namespace's only interface, starts the server
 (on the fixed port the caller chose: every port of a new namespace is free), runs the CLI in a
 process group of its own with the environment it is given and nothing else, kills what the CLI
 left running, and writes the outcome (exit code, output, every request the server received) for
 the parent to read.
 
-:func:`claude_code_offline_env` and :func:`codex_offline_config` hold the recipes that keep each
+`claude_code_offline_env()` and `codex_offline_config()` hold the recipes that keep each
 CLI quiet (no telemetry, no update check, no error reporting) and pointed at the server.
 """
 
@@ -63,7 +63,7 @@ def claude_code_offline_env(
 
     Returns:
         ``ANTHROPIC_BASE_URL``, ``ANTHROPIC_API_KEY``, ``HOME``, ``IS_SANDBOX=1`` (lets
-        ``--dangerously-skip-permissions`` run as root) and :data:`QUIET_CLAUDE_CODE_ENV`.
+        ``--dangerously-skip-permissions`` run as root) and `QUIET_CLAUDE_CODE_ENV`.
     """
     return {
         **QUIET_CLAUDE_CODE_ENV,
@@ -116,7 +116,7 @@ def codex_offline_config(
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class OfflineRun:
-    """The outcome of :func:`run_offline`."""
+    """The outcome of `run_offline()`."""
 
     argv: tuple[str, ...]
     returncode: int | None
@@ -157,7 +157,7 @@ class OfflineRun:
 
 @functools.cache
 def offline_problem() -> str | None:
-    """Why :func:`run_offline` cannot work here, or ``None``."""
+    """Why `run_offline()` cannot work here, or ``None``."""
     if not sys.platform.startswith("linux"):
         return "a loopback-only network namespace needs Linux"
     unshare = shutil.which("unshare")
@@ -189,14 +189,14 @@ def run_offline(
 ) -> OfflineRun:
     """Run ``argv`` against ``server`` in a new network namespace that holds only loopback.
 
-    The server is rebuilt inside the namespace from its :meth:`~ScriptedModelServer.spec` (so
+    The server is rebuilt inside the namespace from its `spec()` (so
     its script holds no functions), on its fixed port. The CLI's environment is ``env`` plus
     ``PATH``, ``LANG``, ``LC_ALL`` and ``TZ`` from this process, and nothing else.
 
     Args:
         argv: The CLI and its arguments.
         server: An unstarted server with a fixed ``port``.
-        env: The CLI's environment (see :func:`claude_code_offline_env`).
+        env: The CLI's environment (see `claude_code_offline_env()`).
         cwd: The CLI's working directory.
         stdin: Text for the CLI's standard input (else it reads an empty one).
         timeout: Seconds before the CLI's process group is killed.
@@ -277,7 +277,7 @@ def run_offline(
 class NamespaceServer:
     """A scripted model server running inside another process's network namespace (a Docker
     container started with ``network_mode="none"``, whose loopback is then the only address
-    the server and the container's agent share): see :func:`serve_in_namespace`.
+    the server and the container's agent share): see `serve_in_namespace()`.
 
     Attributes:
         requests: Every request the server received, once it has stopped.
@@ -380,7 +380,7 @@ def serve_in_namespace(server: ScriptedModelServer, pid: int) -> NamespaceServer
 
 
 def _serve(spec_path: str, result_path: str) -> None:
-    """The child of :class:`NamespaceServer`: serve until standard input closes."""
+    """The child of `NamespaceServer`: serve until standard input closes."""
     spec = json.loads(Path(spec_path).read_text())
     interfaces = sorted(name for _, name in socket.if_nameindex())
     if interfaces != ["lo"]:

@@ -39,14 +39,14 @@ class OpenAIChatServer(OpenAIShapes):
     URL is ``<base_url>/v1``).
 
     Each ``POST /v1/chat/completions`` takes the next turn of the script. The turn's text parts
-    are the message's ``content`` (joined, in order); each :class:`ToolCall` is one of its
+    are the message's ``content`` (joined, in order); each `ToolCall` is one of its
     ``tool_calls`` (``type: function``, the arguments as a JSON string) whose ``id`` is
     ``call_...`` unless it names one. The ``finish_reason`` is ``tool_calls`` when the turn
     calls a tool, else ``stop`` (``length`` for ``max_tokens``). The usage is the turn's:
     ``prompt_tokens`` counts cached tokens too, and ``prompt_tokens_details.cached_tokens`` is
     the turn's ``cache_read_input_tokens``; streamed, it comes in a last chunk with no choices.
 
-    A forced :class:`ApiError` answers OpenAI's error JSON (``{"error": {"message", "type",
+    A forced `ApiError` answers OpenAI's error JSON (``{"error": {"message", "type",
     "param", "code"}}``) with its status; with ``in_stream=True`` a 200 stream whose one event is
     that error object, as the API sends when a stream breaks.
     """

@@ -74,8 +74,8 @@ class OpenAIResponsesServer(OpenAIShapes):
     """A scripted OpenAI Responses API on loopback (a Codex model provider's ``base_url`` is
     ``<base_url>/v1`` with ``wire_api = "responses"``).
 
-    Each ``POST /v1/responses`` takes the next turn of the script. A :class:`TextPart` becomes a
-    ``message`` output item with one ``output_text`` part; a :class:`ToolCall` becomes a
+    Each ``POST /v1/responses`` takes the next turn of the script. A `TextPart` becomes a
+    ``message`` output item with one ``output_text`` part; a `ToolCall` becomes a
     ``function_call`` item (``exec_command``, ``shell``, ``apply_patch``, an MCP tool, ... with
     its arguments as a JSON string) whose ``call_id`` is ``call_...`` unless it names one. The
     usage is the turn's: ``input_tokens`` counts cached tokens too, and

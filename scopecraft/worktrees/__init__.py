@@ -1,10 +1,10 @@
 """Worktrees: bind each task environment to its own branch and worktree.
 
-- :class:`GitWorktreeOrchestrator` binds, prepares (with a per-worktree setup), pauses,
+- `GitWorktreeOrchestrator` binds, prepares (with a per-worktree setup), pauses,
   resumes, lists and cleans up worktrees, and records what sessions changed.
-- :class:`GitHistory` archives finished sessions' records on ``refs/scopecraft/history``.
-- :class:`WorktreeTaskView` shows each task's status on each branch, with its sessions.
-- :mod:`~scopecraft.worktrees._binding`'s rules bind forward (task to branch) and back
+- `GitHistory` archives finished sessions' records on ``refs/scopecraft/history``.
+- `WorktreeTaskView` shows each task's status on each branch, with its sessions.
+- `_binding`'s rules bind forward (task to branch) and back
   (branch to the tasks it owns).
 """
 

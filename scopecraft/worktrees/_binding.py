@@ -36,7 +36,7 @@ __all__ = [
 
 
 class TaskLike(Protocol):
-    """What reverse binding needs of a task (a :class:`~scopecraft.Task` has it)."""
+    """What reverse binding needs of a task (a `Task` has it)."""
 
     @property
     def id(self) -> str:
@@ -183,7 +183,7 @@ def render_worktree_path(root: Path, template: str, env_id: str, repo_name: str)
 
     Args:
         root: The folder worktrees go in.
-        template: A template checked by :func:`check_path_template`.
+        template: A template checked by `check_path_template()`.
         env_id: The environment id.
         repo_name: The main worktree's folder name.
 

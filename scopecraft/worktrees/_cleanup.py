@@ -1,7 +1,7 @@
 """Cleanup decisions: what a policy does to one worktree, and why (a pure function).
 
-The orchestrator gathers each worktree's facts (:class:`WorktreeStatus`) and the sessions that
-ran there, asks :func:`decide`, and carries out the answer under the environment's lock after
+The orchestrator gathers each worktree's facts (`WorktreeStatus`) and the sessions that
+ran there, asks `decide()`, and carries out the answer under the environment's lock after
 checking again that nothing changed. The order of the rules is the order of their importance:
 an unfinished session, then the policy, then the work that would be lost.
 """
@@ -52,7 +52,7 @@ def decide(
     Args:
         status: The worktree's facts (with ``dirty_files`` and ``unique_commits`` looked at,
             unless the policy is ``never``).
-        sessions: The sessions that ran in it (see :func:`sessions_on`).
+        sessions: The sessions that ran in it (see `sessions_on()`).
         policy: The cleanup policy.
         now: The current time (UTC).
         default_branch: The repository's default branch, named in reasons.

@@ -1,4 +1,4 @@
-"""Errors of the worktree layer, all under :class:`~scopecraft.WorktreeError`::
+"""Errors of the worktree layer, all under `WorktreeError`::
 
     WorktreeError
     ├── GitError                        a git command failed (git's own words)

@@ -126,9 +126,9 @@ class GitWorktreeOrchestrator:
             optionally ``{repo_name}``.
         base: What new branches start from (default: the default branch's tip).
         setup: What to do in each new worktree (copy ignored files, run an argv); a
-            :class:`WorktreeSetup` or a mapping of its fields.
+            `WorktreeSetup` or a mapping of its fields.
         checkout_workers: git's ``checkout.workers`` for new worktrees; by default chosen
-            from the worktree root's file system (see :meth:`checkout_workers`).
+            from the worktree root's file system (see `checkout_workers()`).
         lock_timeout: Seconds to wait for another process preparing the same environment.
         pause_message: The message of a pause's work-in-progress commit (``{env_id}``,
             ``{branch}`` are filled in).
@@ -382,7 +382,7 @@ class GitWorktreeOrchestrator:
         is re-created; a setup that never completed runs again.
 
         Args:
-            binding: From :meth:`bind`.
+            binding: From `bind()`.
 
         Returns:
             The prepared worktree, with what was repaired and the setup's output.
@@ -404,10 +404,10 @@ class GitWorktreeOrchestrator:
             return await self._prepare_locked(binding, info)
 
     async def resume(self, binding: WorktreeBinding) -> PreparedWorktree:
-        """Re-add a paused worktree from its branch (the same as :meth:`prepare`).
+        """Re-add a paused worktree from its branch (the same as `prepare()`).
 
         Args:
-            binding: From :meth:`bind`.
+            binding: From `bind()`.
 
         Returns:
             The prepared worktree.
@@ -661,10 +661,10 @@ class GitWorktreeOrchestrator:
         """Commit the work in progress, remove the worktree folder, keep the branch.
 
         Ignored files (build output, copied ``.env``) go with the folder; the setup copies
-        and rebuilds them on :meth:`resume`. Stop the environment's sessions first.
+        and rebuilds them on `resume()`. Stop the environment's sessions first.
 
         Args:
-            binding: From :meth:`bind`.
+            binding: From `bind()`.
             message: The commit's message (default: the configured pause message).
 
         Returns:
@@ -746,7 +746,7 @@ class GitWorktreeOrchestrator:
         """Return one environment's worktree status, or ``None`` when it has no worktree.
 
         Args:
-            binding: From :meth:`bind`.
+            binding: From `bind()`.
 
         Returns:
             The status with details.

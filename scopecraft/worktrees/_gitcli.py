@@ -6,7 +6,7 @@ commits, and reachability counts. Refs and trees are read in-process with pygit2
 A worktree's files belong to its agent, its ``.git`` file included: git run there with git's
 own discovery would read whatever git directory, config and hooks the agent pointed it at,
 and run their commands on the host (``core.fsmonitor``, hooks, filters, ``core.sshCommand``).
-So git runs in a worktree only through :func:`run_in`, with the git directory and the work
+So git runs in a worktree only through `run_in()`, with the git directory and the work
 tree given explicitly (from the repository's own records, never from the worktree) and every
 command-running setting git would consult for status, add, commit and diff switched off.
 """
@@ -142,7 +142,7 @@ async def run_in(
 
 
 def hardening() -> list[str]:
-    """Return :data:`HARDENED_CONFIG` as git's ``-c`` arguments, to put before a command."""
+    """Return `HARDENED_CONFIG` as git's ``-c`` arguments, to put before a command."""
     return [part for item in HARDENED_CONFIG for part in ("-c", item)]
 
 
@@ -176,7 +176,7 @@ async def commit_all(tree: Checkout, message: str, *, identity: Mapping[str, str
     Args:
         tree: The worktree and its trusted git directory.
         message: The commit message.
-        identity: Committer variables to use (from :func:`identity_env`; may be empty).
+        identity: Committer variables to use (from `identity_env()`; may be empty).
 
     Raises:
         GitError: git refused, or the worktree folder is gone.

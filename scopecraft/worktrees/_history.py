@@ -7,8 +7,8 @@ worktree changes, and the main worktree never turns dirty. Writers race only on 
 builds its commit on the tip it read, then moves the ref in a pygit2 reference transaction
 that checks the tip is still the one it built on, and starts again when another writer won.
 
-The ref travels with the repository like any other: :meth:`GitHistory.push` and
-:meth:`GitHistory.fetch` share it, and a fetch merges another clone's history into ours (the
+The ref travels with the repository like any other: `GitHistory.push()` and
+`GitHistory.fetch()` share it, and a fetch merges another clone's history into ours (the
 union of both; the same session written differently on both sides keeps ours).
 """
 

@@ -233,7 +233,7 @@ def restore_dotgit(entry: AdminEntry) -> bool:
     directory the agent controls.
 
     Args:
-        entry: The registered worktree (from :func:`admin_for`).
+        entry: The registered worktree (from `admin_for()`).
 
     Returns:
         True when the ``.git`` was repaired, False when it was already right.

@@ -294,7 +294,7 @@ class WorktreeOrchestrator(Protocol):
         ...
 
     async def resume(self, binding: WorktreeBinding) -> PreparedWorktree:
-        """Re-add a paused worktree from its branch (the same as :meth:`prepare`).
+        """Re-add a paused worktree from its branch (the same as `prepare()`).
 
         Raises:
             MainWorktreeRefused: the binding is the main worktree or the default branch.

@@ -5,7 +5,7 @@ A fresh worktree holds only what git tracks, so files people keep out of git on 
 listed paths (each resolved and checked to lie inside both worktrees, never overwriting a file
 already there, and only when git ignores it in the new worktree, so that the copy never shows
 as an uncommitted change) and runs one argv in the worktree. Its output is returned for the
-engine to record; a failure raises :class:`WorktreeSetupFailed` carrying that output.
+engine to record; a failure raises `WorktreeSetupFailed` carrying that output.
 """
 
 from __future__ import annotations

@@ -370,7 +370,7 @@ class WorktreeTaskView:
 
         Args:
             sessions: The sessions to join (the engine's ``list_sessions(all=True)``).
-            branches: The branches to read (default: :meth:`branches`); ignored in the
+            branches: The branches to read (default: `branches()`); ignored in the
                 central layout.
 
         Returns:

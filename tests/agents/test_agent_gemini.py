@@ -527,7 +527,7 @@ def test_stats_without_models_are_priced_at_the_runs_model() -> None:
 
 
 def test_prices_are_configurable_and_dated_names_use_their_base() -> None:
-    """``prices=`` adds or corrects entries (a tuple or a :class:`GeminiPrice`); a
+    """``prices=`` adds or corrects entries (a tuple or a `GeminiPrice`); a
     ``-NNN`` or ``-MM-YYYY`` snapshot uses its base model's entry; ``models/`` is dropped."""
     agent = GeminiCliAgent(prices={"my-model": (1.0, 0.1, 2.0), "default": GeminiPrice(9, 9, 9)})
     assert agent.price_for("my-model") == GeminiPrice(1.0, 0.1, 2.0)

@@ -54,7 +54,7 @@ class Cli:
 
 
 def cli_for(repo: Path, home: Path) -> Iterator[Cli]:
-    """Yield a :class:`Cli`; afterwards cancel whatever sessions the test left running."""
+    """Yield a `Cli`; afterwards cancel whatever sessions the test left running."""
     cli = Cli(repo, home)
     yield cli
     left = Cli(repo, home)("session", "list", as_json=True)

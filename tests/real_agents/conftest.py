@@ -3,7 +3,7 @@
 The CLIs come from ``.ci/install-agents`` (pinned versions, in a cache folder) and are found in
 ``$SCOPECRAFT_AGENT_BIN``, else in ``${SCOPECRAFT_AGENT_CACHE:-~/.cache/scopecraft-agents}/
 node_modules/.bin``, else on ``PATH``. Every run happens in a network namespace that holds only
-loopback (:func:`scopecraft.testing.run_offline`). A missing CLI or namespace skips a test
+loopback (`scopecraft.testing.run_offline()`). A missing CLI or namespace skips a test
 locally and fails it when ``CI=true`` or ``SCOPECRAFT_REQUIRE_REAL_AGENTS=1``, as Docker and
 tmux do.
 """

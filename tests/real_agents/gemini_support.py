@@ -1,6 +1,6 @@
-"""Run the real Gemini CLI the way :class:`~scopecraft.agents.GeminiCliAgent` starts it, against
+"""Run the real Gemini CLI the way `GeminiCliAgent` starts it, against
 a scripted Gemini API, offline: the adapter's argv and environment, its ``prepare_home`` for a
-private ``GEMINI_CLI_HOME``, and :func:`~scopecraft.testing.run_offline` for a network namespace
+private ``GEMINI_CLI_HOME``, and `run_offline()` for a network namespace
 that holds only loopback.
 
 Used by ``test_real_gemini.py`` and by ``tests/agents/fixtures/gemini/capture.py``, which

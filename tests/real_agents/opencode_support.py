@@ -1,6 +1,6 @@
-"""Run the real OpenCode the way :class:`~scopecraft.agents.OpenCodeAgent` starts it, against a
+"""Run the real OpenCode the way `OpenCodeAgent` starts it, against a
 scripted OpenAI Chat Completions API, offline: the adapter's argv and environment, its
-``prepare_home`` for a private state folder, and :func:`~scopecraft.testing.run_offline` for a
+``prepare_home`` for a private state folder, and `run_offline()` for a
 network namespace that holds only loopback.
 
 The user's ``opencode.json`` (which ``prepare_home`` copies into the session) names a provider

@@ -206,7 +206,7 @@ def test_takes_turn(method: str, path: str, takes: bool) -> None:
 
 def test_a_spec_rebuilds_a_gemini_server() -> None:
     """``from_spec(spec())`` is an unstarted Gemini server with the remaining script (what
-    :func:`~scopecraft.testing.run_offline` does inside the namespace)."""
+    `run_offline()` does inside the namespace)."""
     original = GeminiModelServer(["a", ApiError(503)], port=41_001, models=["gemini-x"])
     copy = ScriptedModelServer.from_spec(json.loads(json.dumps(original.spec())))
     assert isinstance(copy, GeminiModelServer)

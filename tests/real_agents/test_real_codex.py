@@ -3,7 +3,7 @@
 Each test runs ``codex exec --json ... -`` (the adapter's unattended form, the prompt on standard
 input) inside a network namespace that holds only loopback, with a private ``HOME`` and
 ``CODEX_HOME`` whose ``config.toml`` makes the server the model provider
-(:func:`~scopecraft.testing.codex_offline_config`: analytics, feedback, OpenTelemetry export and
+(`codex_offline_config()`: analytics, feedback, OpenTelemetry export and
 the update check off, no retries).
 """
 

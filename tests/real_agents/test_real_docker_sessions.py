@@ -1,9 +1,9 @@
 """Whole scopecraft sessions with the real Claude Code and Codex in Docker containers.
 
 The images are built here from the CLIs installed on this machine
-(:func:`scopecraft.images.build_agent_image`, no registry). A holder container with
+(`scopecraft.images.build_agent_image()`, no registry). A holder container with
 ``network_mode="none"`` owns a network namespace that holds only loopback; the scripted model
-server runs inside it (:func:`scopecraft.testing.serve_in_namespace`), and the agents'
+server runs inside it (`scopecraft.testing.serve_in_namespace()`), and the agents'
 containers join it (``network_mode="container:<holder>"``): the agent reaches the server on
 127.0.0.1 and nothing else. The engine itself talks only to the Docker socket.
 """

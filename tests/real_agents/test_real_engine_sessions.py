@@ -1,7 +1,7 @@
 """Whole scopecraft sessions with the real Claude Code and Codex CLIs on the local executor.
 
 The engine, the agent and the scripted model server run together in one network namespace that
-holds only loopback (``engine_session.py`` is the program :func:`~scopecraft.testing.run_offline`
+holds only loopback (``engine_session.py`` is the program `run_offline()`
 starts there). Each test checks what a user sees: the file the agent changed, the session's
 status and cost (exactly what the server's usage implies at list price), the resumed history,
 denials, and how API errors are retried.

@@ -1,6 +1,6 @@
 """The real Gemini CLI against a scripted Gemini API, offline.
 
-Each test runs ``gemini --output-format stream-json ...`` as :class:`GeminiCliAgent` builds it
+Each test runs ``gemini --output-format stream-json ...`` as `GeminiCliAgent` builds it
 (the prompt on standard input, the level's ``--approval-mode``), with the session home its
 ``prepare_home`` makes (usage statistics, telemetry and updates off, the API-key auth chosen,
 the worktree trusted), inside a network namespace that holds only loopback

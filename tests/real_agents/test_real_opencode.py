@@ -1,6 +1,6 @@
 """The real OpenCode against a scripted OpenAI Chat Completions API, offline.
 
-Each test runs ``opencode run --format json ...`` as :class:`OpenCodeAgent` builds it (the
+Each test runs ``opencode run --format json ...`` as `OpenCodeAgent` builds it (the
 level's ``OPENCODE_PERMISSION``, the session's XDG folders made by its ``prepare_home``, the
 user's ``opencode.json`` naming a provider whose ``baseURL`` is the server), inside a network
 namespace that holds only loopback (``opencode_support.run_opencode``).

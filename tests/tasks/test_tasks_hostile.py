@@ -2,7 +2,7 @@
 
 A "billion laughs" front matter is a few hundred bytes of nested anchors and aliases that loads
 as a small shared graph but expands to hundreds of millions of values when walked. These tests
-check it is refused as :class:`~scopecraft.MalformedTask` while cheap, that the limits are exact,
+check it is refused as `MalformedTask` while cheap, that the limits are exact,
 and that legitimate aliases still load and round-trip unchanged.
 """
 

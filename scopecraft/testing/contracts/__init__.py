@@ -1,6 +1,6 @@
 """Contract test suites, one module per protocol, for plugin authors and for our own tests.
 
-Each module holds a base class (``StorageContract`` in :mod:`.storage`, ``AgentContract`` in
-:mod:`.agents`, ``ExecutorContract`` in :mod:`.executors`) whose test methods take fixtures
+Each module holds a base class (``StorageContract`` in `.storage`, ``AgentContract`` in
+`.agents`, ``ExecutorContract`` in `.executors`) whose test methods take fixtures
 that the subclass provides.
 """

@@ -1,7 +1,7 @@
 """The executor contract: what every ``Executor`` must do, for built-ins and plugins alike.
 
-Subclass :class:`ExecutorContract` in a test module and provide two fixtures: ``executor``
-(your executor) and ``make_spec`` (a callable building a :class:`LaunchSpec` for an argv, with
+Subclass `ExecutorContract` in a test module and provide two fixtures: ``executor``
+(your executor) and ``make_spec`` (a callable building a `LaunchSpec` for an argv, with
 folders under ``tmp_path`` and, for container executors, an image that has ``/bin/sh``)::
 
     class TestMyExecutor(ExecutorContract):

@@ -1,6 +1,6 @@
-"""The contract every :class:`~scopecraft.storage.StorageAdapter` keeps, as pytest tests.
+"""The contract every `StorageAdapter` keeps, as pytest tests.
 
-Subclass :class:`StorageContract` in a test module (its name must start with ``Test``) and
+Subclass `StorageContract` in a test module (its name must start with ``Test``) and
 give it a ``storage`` fixture that yields an opened store and closes it afterwards::
 
     import pytest

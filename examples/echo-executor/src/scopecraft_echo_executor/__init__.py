@@ -1,7 +1,7 @@
 """``EchoExecutor``: an example scopecraft executor plugin.
 
 It runs the agent as a local process group under a tiny supervisor script
-(:mod:`scopecraft_echo_executor._supervise`), detached from the engine so that the session
+(`scopecraft_echo_executor._supervise`), detached from the engine so that the session
 outlives it. The supervisor writes a banner line to the log before the agent's own output,
 the output to two files, and the exit code to ``exit.json``; everything the engine needs to
 find the runtime again lives in the attempt's run folder. Nothing is isolated, so

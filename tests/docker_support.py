@@ -24,11 +24,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from scopecraft.testing._fake_agent import CONTAINER_PATH
+
+if TYPE_CHECKING:
+    from scopecraft._models import LogStream
+    from scopecraft.executors import LaunchSpec, Resources, RuntimeHandle, RuntimeState
+    from scopecraft.executors._docker import DockerExecutor
 
 RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 """This test run's id, the value of every test container's ``scopecraft.testrun`` label."""
@@ -314,3 +321,97 @@ if __name__ == "__main__":  # pragma: no cover - run as the child process of a t
         _child(repo, home, image, task, int(lines), config)
     else:
         sys.exit("usage: docker_support.py child REPO HOME IMAGE TASK LINES CONFIG_JSON")
+
+
+FAKE = (CONTAINER_PATH, "--print", "--output-format", "stream-json", "--verbose")
+"""The fake agent's argv in its image, as the Claude Code adapter would call it."""
+
+
+def make_spec(
+    tmp_path: Path,
+    image: str,
+    *,
+    stdin: bytes | None = b"fake: say hello\n",
+    argv: tuple[str, ...] = FAKE,
+    env: Mapping[str, str] | None = None,
+    store: str = "store-a",
+    session_id: str | None = None,
+    attempt: int = 1,
+    resources: Resources | None = None,
+    read_only_workdir: bool = False,
+    workdir: Path | None = None,
+) -> LaunchSpec:
+    """A launch spec with unique session id and folders under ``tmp_path``."""
+    from scopecraft._models import SessionMode
+    from scopecraft.executors import LaunchSpec, Resources
+
+    session_id = session_id or f"ses-{uuid.uuid4().hex[:12]}"
+    base = tmp_path / session_id
+    work = workdir or base / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    return LaunchSpec(
+        session_id=session_id,
+        attempt=attempt,
+        runtime_name=f"scopecraft-{session_id}-{attempt}",
+        mode=SessionMode.PLANNING if read_only_workdir else SessionMode.AUTONOMOUS,
+        task_id="task-01A",
+        argv=argv,
+        stdin=stdin,
+        env={"TASK_ID": "task-01A", "WORK_MODE": "autonomous", **(env or {})},
+        workdir=work,
+        state_dir=base / "state",
+        run_dir=base / "run" / str(attempt),
+        labels={
+            **RUN_LABELS,
+            "scopecraft.session": session_id,
+            "scopecraft.attempt": str(attempt),
+            "scopecraft.task": "task-01A",
+            "scopecraft.mode": "autonomous",
+            "scopecraft.host": "test-host",
+            "scopecraft.store": store,
+        },
+        image=image,
+        resources=resources or Resources(),
+        read_only_workdir=read_only_workdir,
+    )
+
+
+async def wait_state(
+    executor: DockerExecutor, handle: RuntimeHandle, within: float = 30
+) -> RuntimeState:
+    """Poll until the runtime is no longer running."""
+    import anyio
+
+    from scopecraft.executors import RuntimeStatus
+
+    with anyio.fail_after(within):
+        while True:
+            state = await executor.state(handle)
+            if state.status is not RuntimeStatus.RUNNING:
+                return state
+            await anyio.sleep(0.05)
+
+
+async def collect(
+    executor: DockerExecutor,
+    handle: RuntimeHandle,
+    cursor: dict[str, Any] | None = None,
+    within: float = 30,
+) -> tuple[list[tuple[LogStream, str]], dict[str, Any] | None, RuntimeState]:
+    """Read output as the engine does, until the runtime ends and everything is read."""
+    import anyio
+
+    from scopecraft.executors import RuntimeStatus
+
+    lines: list[tuple[LogStream, str]] = []
+    with anyio.fail_after(within):
+        while True:
+            state = await executor.state(handle)
+            final = state.status is not RuntimeStatus.RUNNING
+            chunk = await executor.read_output(handle, cursor, final=final)
+            lines.extend(chunk.lines)
+            cursor = chunk.cursor
+            if final and not chunk.lines:
+                return lines, cursor, state
+            if not chunk.lines:
+                await anyio.sleep(0.05)

@@ -58,6 +58,7 @@ from ._docker_config import (
     parse_volume,
     probe_engine,
 )
+from ._docker_owner import hand_back, hand_over
 from ._docker_spool import delete_spool, give_to, prepare_spool, read_spool
 from ._protocol import (
     ExecutorCapabilities,
@@ -237,7 +238,9 @@ class DockerExecutor:
     async def start(self, spec: LaunchSpec) -> RuntimeHandle:
         """Create and start the attempt's container, or adopt the one already named so.
 
-        The container runs as the ``uid:gid`` owning the worktree, with every capability
+        The container runs as the ``uid:gid`` owning the worktree, never as root: a
+        worktree of root's is handed to `DockerExecutorConfig.agent_user` until the container
+        has ended (`state()`, `stop()` or `remove()` hands it back). Every capability is
         dropped, ``no-new-privileges``, an init process, limits on processes, memory (no swap)
         and CPU (at most the engine's core count), optionally a read-only root, and never the
         Docker socket. It is not auto-removed: `remove()` deletes it once its exit code and
@@ -266,7 +269,10 @@ class DockerExecutor:
             (spec.run_dir, "run folder"),
         ):
             check_mount_source(path, self._sockets, what=what)
-        uid, gid = self._user_for(spec.workdir)
+        uid, gid, hand = self._user_for(spec.workdir)
+        if hand:
+            spec.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            hand_over(spec.workdir, spec.run_dir, uid, gid)
         spec.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         give_to(spec.state_dir, uid, gid, mode=0o777)
         if os.geteuid() == 0:
@@ -275,10 +281,14 @@ class DockerExecutor:
             for entry in spec.state_dir.iterdir():
                 if entry.is_file() and not entry.is_symlink():
                     os.chown(entry, uid, gid, follow_symlinks=False)
-        io_dir = prepare_spool(spec.run_dir, spec.stdin, uid, gid)
-        api = self._api()
-        body = self._container_body(api, spec, uid, gid, io_dir)
-        container_id, fresh = self._create(api, spec, body)
+        try:
+            io_dir = prepare_spool(spec.run_dir, spec.stdin, uid, gid)
+            api = self._api()
+            body = self._container_body(api, spec, uid, gid, io_dir)
+            container_id, fresh = self._create(api, spec, body)
+        except BaseException:
+            hand_back(spec.run_dir)  # no container exists: the worktree is its owner's again
+            raise
         if fresh:
             self._start_container(api, spec, container_id)
         log.info(
@@ -295,15 +305,26 @@ class DockerExecutor:
             run_dir=spec.run_dir,
         )
 
-    def _user_for(self, workdir: Path) -> tuple[int, int]:
+    def _user_for(self, workdir: Path) -> tuple[int, int, bool]:
+        """The ``uid, gid`` the agent runs as, and whether the worktree must be handed to it
+        (it belongs to root, who never runs an agent: see `_docker_owner`)."""
         if self.config.user is not None:
             uid, gid = self.config.user.split(":")
-            return int(uid), int(gid)
+            return int(uid), int(gid), False
         try:
             st = workdir.stat()
         except OSError as exc:
             raise ExecutorError(f"cannot read the owner of the worktree {workdir}: {exc}") from exc
-        return st.st_uid, st.st_gid
+        if st.st_uid != 0:
+            return st.st_uid, st.st_gid, False
+        if os.geteuid() != 0:
+            raise ExecutorError(
+                f"the worktree {workdir} belongs to root, and an agent never runs as root; "
+                "run the engine as root (it hands the worktree to an unprivileged user for "
+                "each attempt) or give the worktree to your own user"
+            )
+        uid, gid = self.config.agent_user.split(":")
+        return int(uid), int(gid), True
 
     def _container_body(
         self, api: Any, spec: LaunchSpec, uid: int, gid: int, io_dir: Path
@@ -454,6 +475,14 @@ class DockerExecutor:
         return await self._run(self._state, handle)
 
     def _state(self, handle: RuntimeHandle) -> RuntimeState:
+        state = self._observe(handle)
+        if state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING):
+            # Nothing of the agent runs any more: the worktree goes back to its owner before
+            # the engine's finalize step commits it.
+            hand_back(handle.run_dir)
+        return state
+
+    def _observe(self, handle: RuntimeHandle) -> RuntimeState:
         try:
             data = self._inspect(handle)
         except RuntimeNotFound:
@@ -568,7 +597,10 @@ class DockerExecutor:
                 api.stop(ref, timeout=max(0, math.ceil(grace)))
             data = self._inspect(handle)
         except RuntimeNotFound:
+            hand_back(handle.run_dir)
             return None
+        if (data.get("State") or {}).get("Status") not in _RUNNING:
+            hand_back(handle.run_dir)
         code = (data.get("State") or {}).get("ExitCode")
         return code if isinstance(code, int) else None
 
@@ -589,8 +621,11 @@ class DockerExecutor:
                 api.remove_container(handle.runtime_id or handle.runtime_name, force=True, v=True)
         except RuntimeNotFound:
             pass
-        finally:
-            delete_spool(handle.run_dir)
+        except BaseException:
+            delete_spool(handle.run_dir)  # the run folder stays while it records a handover
+            raise
+        hand_back(handle.run_dir)  # the container is gone: nothing of the agent runs
+        delete_spool(handle.run_dir)
 
     async def discover(self, store_id: str) -> list[RuntimeHandle]:
         """Return the containers labelled ``scopecraft.store=<store_id>``, running or not.

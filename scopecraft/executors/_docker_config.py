@@ -85,7 +85,13 @@ class DockerExecutorConfig(BaseModel):
     user: str | None = Field(
         default=None,
         description="`uid:gid` the agent runs as; default the owner of the worktree, so the "
-        "agent can write it and the user owns what it writes.",
+        "agent can write it and the user owns what it writes. Never root (uid 0).",
+    )
+    agent_user: str = Field(
+        default="1000:1000",
+        description="`uid:gid` the agent runs as when the worktree belongs to root (the engine "
+        "runs as root) and `user` is not set: the worktree is handed to it for the attempt "
+        "and back to root once the container has ended. Never root (uid 0).",
     )
     home: str | None = Field(
         default="/home/scopecraft",
@@ -130,14 +136,19 @@ class DockerExecutorConfig(BaseModel):
         default=8, ge=1, le=64, description="Docker API calls in flight at once (threads)."
     )
 
-    @field_validator("user")
+    @field_validator("user", "agent_user")
     @classmethod
     def _check_user(cls, value: str | None) -> str | None:
         if value is None:
             return value
         parts = value.split(":")
         if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise ValueError("user must be numeric `uid:gid`, e.g. `1000:1000`")
+            raise ValueError("must be numeric `uid:gid`, e.g. `1000:1000`")
+        if int(parts[0]) == 0:
+            raise ValueError(
+                "an agent never runs as root (uid 0) in its container; name an unprivileged "
+                "`uid:gid`, e.g. `1000:1000`"
+            )
         return value
 
     @field_validator("home")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ import anyio
 import pytest
 from docker_support import (
     RUN_LABELS,
+    collect,
+    make_spec,
     non_root_owner,
 )
 
@@ -22,14 +24,12 @@ from scopecraft._errors import (
     ExecutorError,
     ExecutorUnavailable,
 )
-from scopecraft._models import LogStream, SessionMode
+from scopecraft._models import LogStream
 from scopecraft._plugins import PluginRegistry
 from scopecraft.executors import (
     Executor,
-    LaunchSpec,
     Resources,
     RuntimeHandle,
-    RuntimeState,
     RuntimeStatus,
 )
 from scopecraft.executors._docker import DockerExecutor, ImageNotFound, MountRefused
@@ -37,8 +37,6 @@ from scopecraft.testing._fake_agent import CONTAINER_PATH
 from scopecraft.testing._images import fake_agent_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.anyio]
-
-FAKE = (CONTAINER_PATH, "--print", "--output-format", "stream-json", "--verbose")
 
 
 @pytest.fixture
@@ -55,85 +53,6 @@ async def executor(image: str, client: Any) -> AsyncIterator[DockerExecutor]:
         yield docker
     finally:
         await docker.aclose()
-
-
-def make_spec(
-    tmp_path: Path,
-    image: str,
-    *,
-    stdin: bytes | None = b"fake: say hello\n",
-    argv: tuple[str, ...] = FAKE,
-    env: Mapping[str, str] | None = None,
-    store: str = "store-a",
-    session_id: str | None = None,
-    attempt: int = 1,
-    resources: Resources | None = None,
-    read_only_workdir: bool = False,
-    workdir: Path | None = None,
-) -> LaunchSpec:
-    """A launch spec with unique session id and folders under ``tmp_path``."""
-    session_id = session_id or f"ses-{uuid.uuid4().hex[:12]}"
-    base = tmp_path / session_id
-    work = workdir or base / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    return LaunchSpec(
-        session_id=session_id,
-        attempt=attempt,
-        runtime_name=f"scopecraft-{session_id}-{attempt}",
-        mode=SessionMode.PLANNING if read_only_workdir else SessionMode.AUTONOMOUS,
-        task_id="task-01A",
-        argv=argv,
-        stdin=stdin,
-        env={"TASK_ID": "task-01A", "WORK_MODE": "autonomous", **(env or {})},
-        workdir=work,
-        state_dir=base / "state",
-        run_dir=base / "run" / str(attempt),
-        labels={
-            **RUN_LABELS,
-            "scopecraft.session": session_id,
-            "scopecraft.attempt": str(attempt),
-            "scopecraft.task": "task-01A",
-            "scopecraft.mode": "autonomous",
-            "scopecraft.host": "test-host",
-            "scopecraft.store": store,
-        },
-        image=image,
-        resources=resources or Resources(),
-        read_only_workdir=read_only_workdir,
-    )
-
-
-async def wait_state(
-    executor: DockerExecutor, handle: RuntimeHandle, within: float = 30
-) -> RuntimeState:
-    """Poll until the runtime is no longer running."""
-    with anyio.fail_after(within):
-        while True:
-            state = await executor.state(handle)
-            if state.status is not RuntimeStatus.RUNNING:
-                return state
-            await anyio.sleep(0.05)
-
-
-async def collect(
-    executor: DockerExecutor,
-    handle: RuntimeHandle,
-    cursor: dict[str, Any] | None = None,
-    within: float = 30,
-) -> tuple[list[tuple[LogStream, str]], dict[str, Any] | None, RuntimeState]:
-    """Read output as the engine does, until the runtime ends and everything is read."""
-    lines: list[tuple[LogStream, str]] = []
-    with anyio.fail_after(within):
-        while True:
-            state = await executor.state(handle)
-            final = state.status is not RuntimeStatus.RUNNING
-            chunk = await executor.read_output(handle, cursor, final=final)
-            lines.extend(chunk.lines)
-            cursor = chunk.cursor
-            if final and not chunk.lines:
-                return lines, cursor, state
-            if not chunk.lines:
-                await anyio.sleep(0.05)
 
 
 def messages(lines: list[tuple[LogStream, str]]) -> list[str]:

@@ -147,7 +147,7 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
     tmp_path: Path, holder: Any, images: dict[str, str]
 ) -> None:
     """In its container, a default (``edit``) Claude Code session writes a file in the
-    worktree; a ``full`` one (``dangerous``, as root here with ``IS_SANDBOX=1``) runs a
+    worktree; a ``full`` one (``dangerous``, with ``IS_SANDBOX=1``, never as root) runs a
     command; both complete with the cost the usage implies, and the file is on the host."""
     server = AnthropicModelServer(
         [
@@ -201,7 +201,7 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
     server = AnthropicModelServer(
         [
             ModelTurn.of(
-                ToolCall("Bash", {"command": "printf ran > /workspace/ran.txt"}),
+                ToolCall("Bash", {"command": "id -u > /workspace/ran.txt"}),
                 usage=TokenUsage(1000, 10),
             ),
             ModelTurn.of("Ran it.", usage=TokenUsage(1100, 10)),
@@ -221,7 +221,14 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
     assert session["permissions"] == "full"
     said = json.dumps(served.model_requests[-1].json()["messages"][-1])
     assert (tmp_path / "full" / "wt" / TASK_ID / "ran.txt").exists(), said
-    assert (tmp_path / "full" / "wt" / TASK_ID / "ran.txt").read_text() == "ran"
+    ran = tmp_path / "full" / "wt" / TASK_ID / "ran.txt"
+    if os.geteuid() == 0:
+        # The worktree is root's: the agent ran as the unprivileged agent user, and what it
+        # wrote is root's again once the container ended.
+        assert ran.read_text().strip() == "1000"
+        assert ran.stat().st_uid == 0
+    else:
+        assert ran.read_text().strip() == str(os.geteuid())
     assert session["cost_usd"] == pytest.approx(2100 * CLAUDE_IN + 20 * CLAUDE_OUT, rel=1e-9)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import re
+import subprocess
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -254,6 +258,93 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+_HOOK_EVENTS = (
+    ("SessionStart", "session_start", 10),
+    ("Stop", "stop", 10),
+    ("SessionEnd", "session_end", 3),
+)
+"""The hooks a terminal session gets: Codex's event name, its label in a hook's key, and the
+timeout in seconds (Codex allows a SessionEnd hook 3 at most)."""
+
+
+def _codex_hooks(home_seen: str, hooks_file: str) -> tuple[bytes, str]:
+    """``hooks.json`` whose hooks append to ``hooks_file`` (the tmux executor's hook command:
+    Codex hands a hook the same JSON as Claude Code does), and the ``config.toml`` tables
+    that trust them.
+
+    Codex runs a user's hook only once trusted: ``[hooks.state."<file>:<event>:0:0"]``
+    holds ``trusted_hash``, the SHA-256 of the hook's identity (the event's label and the
+    hook with its defaults filled in) as JSON with sorted keys and no spaces. ``home_seen``
+    is the home as the agent sees it (the key names the file by that path).
+    """
+    from ..executors._tmux_hooks import claude_hook_command
+
+    command = claude_hook_command(Path(hooks_file))
+    events: dict[str, Any] = {}
+    trust: list[str] = []
+    for event, label, timeout in _HOOK_EVENTS:
+        handler = {"type": "command", "command": command, "timeout": timeout}
+        events[event] = [{"hooks": [handler]}]
+        identity = {"event_name": label, "hooks": [{**handler, "async": False}]}
+        canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
+        key = json.dumps(f"{home_seen.rstrip('/')}/hooks.json:{label}:0:0")
+        trust.append(f'[hooks.state.{key}]\ntrusted_hash = "sha256:{digest}"')
+    return json.dumps({"hooks": events}, indent=2).encode(), "\n\n".join(trust)
+
+
+def _toml_value(text: str, key: str) -> str | None:
+    """A top-level string of a ``config.toml`` text, if it parses and has one."""
+    try:
+        value = tomllib.loads(text).get(key)
+    except tomllib.TOMLDecodeError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _without_daemon(text: str) -> str:
+    """``features.daemon_auto_start = false``: the TUI runs its app server in its own process,
+    instead of starting a shared daemon (``codex app-server --managed-daemon``) that would
+    outlive the session, out of its process group."""
+    try:
+        features = tomllib.loads(text).get("features")
+    except tomllib.TOMLDecodeError:
+        features = None
+    if isinstance(features, dict) and features.get("daemon_auto_start") is False:
+        return text
+    return _with_key(text, "features", "daemon_auto_start = false")
+
+
+def _with_key(text: str, table: str, line: str) -> str:
+    """``line`` (``key = value``) set in ``[table]``: under the table's header when the user's
+    copy has one, else in a new table at the end; ``text`` as it is when that is not valid
+    TOML (the user's copy sets the key already, or defines the table another way)."""
+    header = re.search(
+        rf"^[ \t]*\[[ \t]*{re.escape(table)}[ \t]*\][ \t]*(?:#.*)?$", text, re.MULTILINE
+    )
+    if header is None:
+        candidate = f"{text.rstrip()}\n\n[{table}]\n{line}\n".lstrip()
+    else:
+        candidate = f"{text[: header.end()]}\n{line}{text[header.end() :]}"
+    return candidate if _parses(candidate, f"[{table}] {line}") else text
+
+
+def _with_tables(text: str, tables: str) -> str:
+    """``text`` with ``tables`` appended, unless that makes it invalid TOML (the user's copy
+    defines one of them already): then ``text`` as it is."""
+    candidate = f"{text.rstrip()}\n\n{tables}\n".lstrip()
+    return candidate if _parses(candidate, tables.splitlines()[0]) else text
+
+
+def _parses(text: str, what: str) -> bool:
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        log.info("left %s out of the session's config.toml: the user's copy sets it", what)
+        return False
+    return True
+
+
 class CodexAgent:
     """OpenAI Codex CLI (``codex``), entry-point name ``codex``.
 
@@ -382,6 +473,13 @@ class CodexAgent:
         0600) from ``user_home``, the worktree (``request.workdir``) trusted in the copy, so
         Codex reaches the user's model provider with the user's login and asks nothing. What
         Codex keeps there itself (its sessions, what ``resume`` reads) stays.
+
+        In a terminal the TUI must ask nothing either: its offer to move the session's model
+        to a successor (from Codex's bundled model list, ``codex debug models --bundled``) is
+        answered "keep the model" (``[notice.model_migrations]``); and with a
+        ``request.hooks_file``, the home's ``hooks.json`` holds SessionStart, Stop and
+        SessionEnd hooks that append to that file, trusted in the copy (``[hooks.state]``, by
+        Codex's hash of each hook), so the engine hears when a turn ends.
         """
         user = self._user_home or Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
         try:
@@ -396,8 +494,46 @@ class CodexAgent:
         table = f"[projects.{json.dumps(request.workdir)}]"
         if table not in text:
             text = f'{text.rstrip()}\n\n{table}\ntrust_level = "trusted"\n'.lstrip()
+        hooks_json = home / "hooks.json"  # never the user's: only config.toml is copied
+        if request.terminal:
+            text = _without_daemon(text)
+            model = request.model or self._default_model or _toml_value(text, "model")
+            target = self._migration_target(home, model, env) if model else None
+            if target:
+                answer = f"{json.dumps(model)} = {json.dumps(target)}"
+                text = _with_key(text, "notice.model_migrations", answer)
+            if request.hooks_file:
+                hooks, trust = _codex_hooks(request.state_dir or str(home), request.hooks_file)
+                write_private(hooks_json, hooks)
+                text = _with_tables(text, trust)
+        if not (request.terminal and request.hooks_file):
+            hooks_json.unlink(missing_ok=True)
         write_private(home / "config.toml", text.encode())
         copy_user_file(user / "auth.json", home / "auth.json", limit=_MAX_USER_FILE)
+
+    def _migration_target(self, home: Path, model: str, env: Mapping[str, str]) -> str | None:
+        """The model Codex's bundled list offers ``model`` to move to, or ``None`` (none, or
+        the list cannot be read: then the TUI may ask)."""
+        path = env.get("PATH") or os.environ.get("PATH") or os.defpath
+        try:
+            done = subprocess.run(
+                [self._executable, "debug", "models", "--bundled"],
+                env={"PATH": path, "HOME": env.get("HOME") or str(home), "CODEX_HOME": str(home)},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=30,
+                check=False,
+            )
+            models = json.loads(done.stdout)["models"] if done.returncode == 0 else []
+        except (OSError, subprocess.SubprocessError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cannot read codex's model list: %s", exc)
+            return None
+        for entry in models if isinstance(models, list) else []:
+            if isinstance(entry, dict) and entry.get("slug") == model:
+                upgrade = entry.get("upgrade")
+                target = upgrade.get("model") if isinstance(upgrade, dict) else None
+                return target if isinstance(target, str) and target != model else None
+        return None
 
     def parser(self, session_id: str, *, model: str | None = None) -> CodexExecParser:
         """Return a fresh parser for one attempt.

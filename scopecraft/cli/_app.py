@@ -139,6 +139,9 @@ def _register() -> None:
     app.command("mcp")(_ops.mcp)
     app.command("demo")(_ops.demo)
     app.command("doctor")(_doctor.doctor)
+    from . import _top
+
+    app.command("top")(_top.top)
 
 
 _register()

@@ -426,10 +426,14 @@ class Engine(WorktreeMethods):
         return self._tasks
 
     async def list_tasks(self) -> list[Task]:
-        """Return every valid task of the repository (malformed files are skipped and logged)."""
+        """Return every valid task of the repository (malformed files are skipped and logged).
+
+        Each task also carries its status on its branch, where sessions change it
+        (`Task.branch_status`; `Task.effective_status` is the one to show).
+        """
         store = await self._task_store()
         tasks: list[Task] = await anyio.to_thread.run_sync(store.list_tasks)
-        return tasks
+        return await self._with_branch_status(tasks)
 
     async def check_tasks(self) -> list[Any]:
         """Return the task files that could not be read, each with its file and the reason."""
@@ -438,7 +442,7 @@ class Engine(WorktreeMethods):
         return problems
 
     async def get_task(self, task_id: str) -> Task:
-        """Return one task.
+        """Return one task, with its status on its branch (as `list_tasks()`).
 
         Raises:
             InvalidName: ``task_id`` is not a valid task id.
@@ -446,7 +450,8 @@ class Engine(WorktreeMethods):
         """
         validate_task_id(task_id)
         store = await self._task_store()
-        return await anyio.to_thread.run_sync(self._lookup_task, store, task_id)
+        task = await anyio.to_thread.run_sync(self._lookup_task, store, task_id)
+        return (await self._with_branch_status([task]))[0]
 
     async def task_and_parent(self, task_id: str) -> tuple[Task, Task | None]:
         """Return a task and its parent (``None`` when it has none or the parent is gone),

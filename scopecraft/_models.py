@@ -228,7 +228,17 @@ class Task(BaseModel):
         id: The file's stem without ``.task``; a parent's id is its folder name; a subtask
             keeps its ``NN_`` prefix.
         sequence: A subtask's ``NN`` as an int, else ``None``.
+        status: The status in the file at ``path`` (the main checkout's, or the central
+            folder's). Sessions change a task's status on its branch, so until that branch is
+            merged the task's current status is `effective_status`.
         path: The file (a parent's ``_overview.md``).
+        branch: The task's branch, when it exists (set by `Engine.list_tasks()` and
+            `Engine.get_task()`; ``None`` in the central layout and from a `TaskStore`).
+        branch_status: The status in the task's file on ``branch``'s latest commit, when the
+            branch changed that file since it left the default branch and the status there
+            differs from ``status``; else ``None``.
+        branch_note: Why ``branch`` has no usable copy of the file (it is malformed, too
+            large, not a regular file, or gone there), or ``None``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -253,8 +263,27 @@ class Task(BaseModel):
     extra: dict[str, object] = Field(
         default_factory=dict, description="Front matter keys scopecraft does not model."
     )
+    branch: str | None = Field(default=None, description="The task's branch, when it exists.")
+    branch_status: str | None = Field(
+        default=None, description="The status on `branch`, when the branch changed it."
+    )
+    branch_note: str | None = Field(
+        default=None, description="Why `branch` has no usable copy of the task's file."
+    )
 
     @property
     def env_id(self) -> str:
         """The environment id: the parent's id for a subtask, else the task's own id."""
         return self.parent_id or self.id
+
+    @property
+    def effective_status(self) -> str:
+        """The task's current status: its branch's (`branch_status`) when the branch changed
+        it, else the one in the file at ``path`` (`status`)."""
+        return self.branch_status if self.branch_status is not None else self.status
+
+    @property
+    def status_source(self) -> Literal["branch", "file"]:
+        """Where `effective_status` comes from: ``"branch"`` (`branch`'s latest commit) or
+        ``"file"`` (the file at ``path``)."""
+        return "branch" if self.branch_status is not None else "file"

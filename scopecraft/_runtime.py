@@ -578,8 +578,18 @@ class AttemptRunner:
                     terminal = follow_up
         task = await engine.get_task_or_none(session.task_id)
         if task is not None and session.worktree_path:
+            # A completed session marks its task done, on its branch (the commit below keeps
+            # it), unless its status is no longer the open one set at the start: the agent
+            # may have chosen `blocked` or `reviewing`. A plan does not finish a task.
+            planning = session.mode is SessionMode.PLANNING
+            done = isinstance(terminal, SessionCompleted) and not planning
             await self._touch_task(
-                session, task, Path(session.worktree_path), status=None, note=note, events=events
+                session,
+                task,
+                Path(session.worktree_path),
+                status="done" if done else None,
+                note=note,
+                events=events,
             )
         if session.worktree_path:
             try:
@@ -752,21 +762,22 @@ class AttemptRunner:
         from ._engine import task_file_in_tree as find_file
         from .tasks import update_task_file
 
-        def update() -> Path | None:
+        def update() -> tuple[Path | None, str]:
             found = find_file(task.path, info.root, worktree)
-            if found is not None:
-                update_task_file(found, status=status, log=text)
-            return found
+            if found is None:
+                return None, ""
+            only_from = ("todo", "in_progress") if status == "done" else None
+            return found, update_task_file(found, status=status, log=text, only_from=only_from)
 
         try:
-            path = await anyio.to_thread.run_sync(update)
+            path, now = await anyio.to_thread.run_sync(update)
         except (OSError, ScopecraftError) as exc:
             log.warning("cannot update the task file of %s in %s: %s", task.id, worktree, exc)
             return
         if path is None:
             return
         new: list[Event] = []
-        if status is not None:
+        if status is not None and now == status:
             new.append(
                 TaskStatusChanged(
                     session_id=session.id, task_id=task.id, status=status, path=str(path)

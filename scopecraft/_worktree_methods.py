@@ -7,6 +7,7 @@ engine's store, worktree orchestrator and session methods.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import anyio
 import anyio.to_thread
 
 from ._config import EngineConfig
-from ._errors import CapabilityMissing, InvalidTransition, ScopecraftError
+from ._errors import CapabilityMissing, InvalidTransition, MalformedTask, ScopecraftError
 from ._events import (
     AgentMessage,
     ApprovalDenied,
@@ -265,6 +266,39 @@ class WorktreeMethods:
         )
         return await view.worktree(name, await self.storage.list_sessions())
 
+    async def _with_branch_status(self, tasks: list[Task]) -> list[Task]:
+        """``tasks`` with their status on their branches (`Task.branch`,
+        `Task.branch_status`, `Task.branch_note`).
+
+        A task's branch is the one the worktree orchestrator binds it to. Its copy of the
+        task's file is read from the branch's latest commit with pygit2 (never checked out),
+        bounded by `MAX_TASK_FILE_BYTES` and parsed only when the branch changed it; a copy
+        that cannot be used leaves the main checkout's status, with a note. Tasks outside the
+        repository (the central layout) have no branch copy. The store is not read, so the
+        cost does not grow with the sessions' history. Reading the branches never fails the
+        caller: a failure is logged and the tasks come back as they are.
+
+        Args:
+            tasks: The tasks, as the task store read them.
+        """
+        if not tasks:
+            return tasks
+        try:
+            info = await self.worktrees.repo_info()
+            branches: list[str | None] = []
+            for task in tasks:
+                branch = None
+                # No bound branch when the template names the default branch: refused.
+                with contextlib.suppress(ScopecraftError):
+                    branch = (await self.worktrees.bind(task)).branch
+                branches.append(branch)
+            return await anyio.to_thread.run_sync(
+                _read_branch_statuses, tasks, branches, info.root, info.default_branch
+            )
+        except (ScopecraftError, OSError) as exc:
+            log.warning("cannot read the task branches' statuses: %s", exc)
+            return tasks
+
     async def plan(self, session_id: str) -> Plan | None:
         """The last valid plan a planning session produced, or ``None``.
 
@@ -309,6 +343,71 @@ class WorktreeMethods:
             worktree, message=f"scopecraft: plan of session {session_id} for {task.id}"
         )
         return written
+
+
+def _read_branch_statuses(
+    tasks: Sequence[Task], branches: Sequence[str | None], root: Path, default_branch: str
+) -> list[Task]:
+    """See `WorktreeMethods._with_branch_status()` (blocking)."""
+    from .tasks import parse_task_bytes
+    from .tasks._files import MAX_TASK_FILE_BYTES
+    from .worktrees._git import read_branch_files
+
+    wanted: list[tuple[str, str] | None] = []
+    for task, branch in zip(tasks, branches, strict=True):
+        try:
+            rel = task.path.relative_to(root).as_posix()
+        except ValueError:
+            rel = None  # the central layout: one file, outside the repository
+        wanted.append((branch, rel) if branch is not None and rel is not None else None)
+    asked = [pair for pair in wanted if pair is not None]
+    if not asked:
+        return list(tasks)
+    files = read_branch_files(
+        root, asked, default_branch=default_branch, max_bytes=MAX_TASK_FILE_BYTES
+    )
+    out: list[Task] = []
+    for task, pair in zip(tasks, wanted, strict=True):
+        if pair is None or pair not in files:
+            out.append(task)  # no branch, or it does not exist
+            continue
+        branch, rel = pair
+        found = files[pair]
+        update: dict[str, Any] = {"branch": branch}
+        if not found.changed:
+            pass  # the branch has the default branch's copy, or never had one
+        elif not found.present:
+            update["branch_note"] = f"the branch has no file {rel} (moved or deleted there)"
+        elif not found.regular:
+            update["branch_note"] = f"{rel} is not a regular file there (a symbolic link?)"
+        else:
+            try:
+                status = (
+                    parse_task_bytes(found.data, path=f"{branch}:{rel}", size=found.size)
+                    .to_task(
+                        task_id=task.id,
+                        path=task.path,
+                        parent_id=task.parent_id,
+                        sequence=task.sequence,
+                        is_parent=task.is_parent,
+                        location=task.location,
+                    )
+                    .status
+                )
+            except MalformedTask as exc:
+                update["branch_note"] = exc.reason
+            else:
+                if status != task.status:
+                    update["branch_status"] = status
+        if "branch_note" in update and found.present:
+            log.warning(
+                "the copy of task %s on %s cannot be used (%s); showing the main checkout's",
+                task.id,
+                branch,
+                update["branch_note"],
+            )
+        out.append(task.model_copy(update=update))
+    return out
 
 
 def _tasks_root_of(task_file: Path) -> Path:

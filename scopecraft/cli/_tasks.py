@@ -45,7 +45,11 @@ def list_tasks(
     ctx: typer.Context,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="Only tasks with this status (`todo`, `In Progress`, ...)."),
+        typer.Option(
+            "--status",
+            help="Only tasks with this status (`todo`, `In Progress`, ...), on their branch "
+            "when it changed it.",
+        ),
     ] = None,
     area: Annotated[str | None, typer.Option("--area", help="Only tasks of this area.")] = None,
     type_: Annotated[
@@ -66,9 +70,11 @@ def list_tasks(
 ) -> None:
     """List the valid tasks (malformed files are skipped; `tasks check` lists them).
 
-    Filters ignore case, spaces and separators (`--status "In Progress"` finds
-    `in_progress`). The table fits the terminal: ids are never cut, titles are shortened
-    with an ellipsis and the least useful columns left out; --wide shows everything.
+    A task's status is the one on its branch when the branch changed it (sessions change it
+    there), marked `(branch)`; `tasks show` gives both. Filters ignore case, spaces and
+    separators (`--status "In Progress"` finds `in_progress`). The table fits the terminal:
+    ids are never cut, titles are shortened with an ellipsis and the least useful columns
+    left out; --wide shows everything.
     """
     state = state_of(ctx)
 
@@ -77,7 +83,7 @@ def list_tasks(
 
     tasks, problems = run_with_engine(state, go)
     wants = (
-        (_matcher("status", status), "status"),
+        (_matcher("status", status), "effective_status"),
         (_matcher("area", area), "area"),
         (_matcher("type", type_), "type"),
     )
@@ -94,7 +100,15 @@ def list_tasks(
     else:
         from ._render import print_table, tasks_table
 
-        print_table(out, tasks_table(tasks, width=out.width, wide=wide, relative_to=Path.cwd()))
+        shown = [_marked(task, wide=wide) for task in tasks]
+        print_table(out, tasks_table(shown, width=out.width, wide=wide, relative_to=Path.cwd()))
+        if any(task.status_source == "branch" for task in tasks):
+            console(stderr=True).print(
+                "(branch): the status on the task's branch, where sessions change it, not yet "
+                "merged; `scopecraft tasks show ID` gives both",
+                style="bright_black",
+                markup=False,
+            )
     if len(tasks) < matched and tasks:
         following = offset + len(tasks)
         more = f"; --offset {following} shows the next" if following < matched else ""
@@ -134,7 +148,7 @@ def show_task(
         ("id", task.id),
         ("title", task.title),
         ("type", task.type),
-        ("status", task.status),
+        *_status_rows(task),
         ("area", task.area),
         ("priority", task.priority.value),
         ("parent", task.parent_id or "-"),
@@ -147,6 +161,32 @@ def show_task(
     if task.instruction.strip():
         out.print()
         out.print(task.instruction.strip(), markup=False)
+
+
+def _marked(task: Task, *, wide: bool) -> Task:
+    """The task as the table shows it: a status from its branch is marked ``(branch)``
+    (``(branch NAME)`` with ``--wide``; the name would crowd a fitted table)."""
+    if task.branch_status is None:
+        return task
+    where = f"branch {task.branch}" if wide else "branch"
+    return task.model_copy(update={"status": f"{task.branch_status} ({where})"})
+
+
+def _status_rows(task: Task) -> list[tuple[str, str]]:
+    """`tasks show`'s status lines: the current status, and where each copy of it lives."""
+    if task.branch is None:
+        return [("status", task.status)]
+    if task.branch_status is not None:
+        return [
+            ("status", f"{task.branch_status} (on branch {task.branch}, its latest commit)"),
+            ("", f"{task.status} in the main checkout (the file below), until it is merged"),
+        ]
+    if task.branch_note is not None:
+        return [
+            ("status", f"{task.status} (the main checkout's, the file below)"),
+            ("", f"branch {task.branch}: its copy cannot be used: {task.branch_note}"),
+        ]
+    return [("status", f"{task.status} (branch {task.branch} has not changed it)")]
 
 
 @tasks_app.command("check")

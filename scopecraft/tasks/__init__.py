@@ -7,7 +7,8 @@ The pieces:
   only what it is told to (`TaskDocument.set_status()`, `TaskDocument.append_log()`).
 - `TaskStore` finds the tasks of a tasks folder in the repository or central layout and
   turns them into `Task` values with normalised fields.
-- `update_task_file()` and `write_task()` write files atomically.
+- `update_task_file()` and `write_task()` write files atomically; `parse_task_bytes()`
+  reads a copy that is not on disk (a branch's, from git) with the same bounds.
 - `normalize_status()`, `normalize_type()` and `normalize_priority()` map the many
   spellings found in real files to Scopecraft's canonical values.
 """
@@ -22,7 +23,12 @@ from scopecraft.tasks._document import (
     new_task_document,
     parse_document,
 )
-from scopecraft.tasks._files import read_document, update_task_file, write_task
+from scopecraft.tasks._files import (
+    parse_task_bytes,
+    read_document,
+    update_task_file,
+    write_task,
+)
 from scopecraft.tasks._identity import (
     GENERATED_TASK_ID_PATTERN,
     TASK_FILE_SUFFIX,
@@ -68,6 +74,7 @@ __all__ = [
     "normalize_tags",
     "normalize_type",
     "parse_document",
+    "parse_task_bytes",
     "read_document",
     "subtask_sequence",
     "update_task_file",

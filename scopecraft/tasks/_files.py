@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -15,7 +16,7 @@ from scopecraft.tasks._document import TaskDocument, parse_document
 from scopecraft.tasks._identity import OVERVIEW_FILE, TASK_FILE_SUFFIX, validate_task_id
 from scopecraft.tasks._normalize import normalize_status
 
-__all__ = ["read_document", "update_task_file", "write_task"]
+__all__ = ["parse_task_bytes", "read_document", "update_task_file", "write_task"]
 
 # New task files get the usual permissions of a file a person creates (mkstemp makes 0600).
 _NEW_FILE_MODE = 0o644
@@ -54,6 +55,31 @@ def read_document(path: Path | str) -> TaskDocument:
         raw = handle.read(MAX_TASK_FILE_BYTES + 1)
         if len(raw) > MAX_TASK_FILE_BYTES:
             raise _too_large(path, os.fstat(handle.fileno()).st_size)
+    return parse_task_bytes(raw, path=path)
+
+
+def parse_task_bytes(raw: bytes, *, path: Path | str, size: int | None = None) -> TaskDocument:
+    """Parse a task file given as bytes, with the bounds `read_document()` applies.
+
+    For a copy that is not on disk: a task file as a branch's commit holds it, read from
+    git's object database.
+
+    Args:
+        raw: The file's bytes.
+        path: The file, named in errors (it need not exist).
+        size: The file's full size when known: a file larger than `MAX_TASK_FILE_BYTES` is
+            refused on its size alone, so its bytes need not have been read (``raw`` may then
+            be empty).
+
+    Returns:
+        The document.
+
+    Raises:
+        MalformedTask: When the file is larger than `MAX_TASK_FILE_BYTES`, not UTF-8 text
+            or not a valid task document.
+    """
+    if (size is not None and size > MAX_TASK_FILE_BYTES) or len(raw) > MAX_TASK_FILE_BYTES:
+        raise _too_large(Path(path), max(size or 0, len(raw)))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -67,21 +93,30 @@ def update_task_file(
     status: str | None = None,
     log: str | None = None,
     now: datetime | None = None,
-) -> None:
+    only_from: Collection[str] | None = None,
+) -> str:
     """Set a task file's status and/or append a log line, changing nothing else.
 
     The status is written in its canonical form (``"In Progress"`` is written
     ``in_progress``) on the ``status:`` line only, and left alone when the file already says the
-    same thing in another spelling. The log line ``- YYYY-MM-DD HH:MM: text`` (UTC) goes at the
-    end of ``## Log``, which is added when missing. A file that put its front matter first is
-    written back title-first. The new text replaces the file atomically (a temporary file in
-    the same folder, then ``os.replace``), keeping its permissions.
+    same thing in another spelling, or (with ``only_from``) when the file's status is not one
+    of those given: how a status someone else chose (``blocked``, ``reviewing``) is kept.
+    The log line ``- YYYY-MM-DD HH:MM: text`` (UTC) goes at the end of ``## Log``, which is
+    added when missing. A file that put its front matter first is written back title-first.
+    The new text replaces the file atomically (a temporary file in the same folder, then
+    ``os.replace``), keeping its permissions.
 
     Args:
         path: The task file.
         status: The new status, or ``None`` to keep it.
         log: The log entry's text, or ``None`` for no entry.
         now: The log entry's time, timezone-aware (default: the current time).
+        only_from: Change the status only when the file's status is one of these (in any
+            spelling); ``None``: whatever it is.
+
+    Returns:
+        The file's status afterwards, normalised (see `normalize_status()`); ``""`` when
+        nothing was asked for (the file is not read).
 
     Raises:
         MalformedTask: When the file is not a valid task document, or the new text would be
@@ -90,16 +125,19 @@ def update_task_file(
         OSError: When the file cannot be read or replaced.
     """
     if status is None and log is None:
-        return
+        return ""
     path = Path(path)
     document = read_document(path)
     before = document.render(original_order=True)
+    current = normalize_status(document.status)
     if status is not None:
         wanted = normalize_status(status)
         if not wanted:
             raise ValueError(f"a status is one non-empty line of text, not {status!r}")
-        if normalize_status(document.status) != wanted:
+        allowed = only_from is None or current in {normalize_status(s) for s in only_from}
+        if current != wanted and allowed:
             document.set_status(wanted)
+            current = wanted
     if log is not None:
         document.append_log(log, now=now)
     if document.render(original_order=True) != before:
@@ -107,6 +145,7 @@ def update_task_file(
         if len(data) > MAX_TASK_FILE_BYTES:
             raise _too_large(path, len(data))
         _atomic_write(path, data, exclusive=False)
+    return current
 
 
 def write_task(path: Path | str, document: TaskDocument, *, overwrite: bool = False) -> None:

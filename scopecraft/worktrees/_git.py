@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from pathlib import Path
-from typing import Any, TypeVar
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import attrs
 
 from .._errors import GitError, InvalidName, MainWorktreeRefused
 from .._models import Session, Task, utcnow
@@ -63,7 +64,10 @@ from ._protocol import (
 )
 from ._setup import WorktreeSetup, run_setup
 
-__all__ = ["GitWorktreeOrchestrator", "run_git"]
+if TYPE_CHECKING:
+    import pygit2
+
+__all__ = ["BranchFile", "GitWorktreeOrchestrator", "read_branch_files", "run_git"]
 
 log = logging.getLogger("scopecraft.worktrees")
 
@@ -883,3 +887,153 @@ class GitWorktreeOrchestrator:
                 ).strip()
                 # Compare-and-delete: a commit added since the check keeps the branch.
                 await run_git("update-ref", "-d", f"refs/heads/{entry.branch}", oid, cwd=info.root)
+
+
+@attrs.frozen
+class BranchFile:
+    """A file as a branch's latest commit holds it, read from git's objects: nothing is
+    checked out and no hook, filter or attribute of the branch's content runs.
+
+    Attributes:
+        branch: The branch.
+        path: The file, relative to the repository, with ``/`` separators.
+        present: True when the branch has something at ``path``.
+        changed: True when the branch changed ``path`` since it left the default branch (its
+            copy differs from the one at their merge base, it was added or deleted there, or
+            they share no history).
+        regular: True when it is a regular file there (not a symbolic link, a submodule or a
+            folder).
+        size: Its size in bytes (0 when it is unchanged or not a regular file: not looked at).
+        data: Its bytes; empty when it is unchanged, not a regular file, or larger than the
+            limit asked for (those bytes are never read).
+    """
+
+    branch: str
+    path: str
+    present: bool
+    changed: bool
+    regular: bool = False
+    size: int = 0
+    data: bytes = b""
+
+
+_REGULAR_MODES = frozenset({0o100644, 0o100755})
+
+
+def read_branch_files(
+    repo_root: Path,
+    wanted: Iterable[tuple[str, str]],
+    *,
+    default_branch: str,
+    max_bytes: int,
+) -> dict[tuple[str, str], BranchFile]:
+    """Read files from branches' latest commits with pygit2, in one pass (blocking: call it
+    in a worker thread).
+
+    Each branch is looked up once, with its merge base with the default branch. A copy's
+    bytes are read only when the branch changed it and it is at most ``max_bytes`` long (the
+    size comes from the object's header where pygit2 can read one without the content).
+
+    Args:
+        repo_root: The repository (its main worktree).
+        wanted: ``(branch, path)`` pairs; paths relative to the repository, ``/``-separated.
+        default_branch: The branch the others left (``main``); a remote-tracking
+            ``origin/<name>`` stands in when there is no local one.
+        max_bytes: The largest copy whose bytes are read.
+
+    Returns:
+        For each pair whose branch exists, what the branch has at that path. Pairs whose
+        branch does not exist are left out.
+
+    Raises:
+        InvalidName: a branch is not a safe branch name, or a path is absolute or has ``..``.
+        GitError: the repository cannot be read.
+    """
+    import pygit2
+
+    pairs = list(dict.fromkeys(wanted))
+    for branch, path in pairs:
+        validate_branch(branch)
+        parts = PurePosixPath(path).parts
+        if not parts or path.startswith("/") or ".." in parts:
+            raise InvalidName("repository path", path, "it must be relative, without '..'")
+    out: dict[tuple[str, str], BranchFile] = {}
+    try:
+        repo = open_repo(repo_root)
+        default = _tip(repo, f"refs/heads/{default_branch}") or _tip(
+            repo, f"refs/remotes/origin/{default_branch}"
+        )
+        trees: dict[str, tuple[pygit2.Tree, pygit2.Tree | None] | None] = {}
+        same_top: dict[tuple[str, str], bool] = {}
+        header = getattr(repo.odb, "read_header", None)  # pygit2 1.19.2 and later
+        for branch, path in pairs:
+            if branch not in trees:
+                tip = _tip(repo, f"refs/heads/{branch}")
+                if tip is None:
+                    trees[branch] = None
+                else:
+                    base = repo.merge_base(tip.id, default.id) if default is not None else None
+                    base_tree = repo[base].peel(pygit2.Commit).tree if base is not None else None
+                    trees[branch] = (tip.tree, base_tree)
+            found = trees[branch]
+            if found is None:
+                continue
+            tree, base_tree = found
+            top = path.split("/", 1)[0]
+            if (branch, top) not in same_top:
+                mine = _entry(tree, top)
+                theirs = _entry(base_tree, top) if base_tree is not None else None
+                same_top[(branch, top)] = (
+                    mine is not None and theirs is not None and (mine.id == theirs.id)
+                )
+            entry = _entry(tree, path)
+            if entry is None:
+                before = _entry(base_tree, path) if base_tree is not None else None
+                gone = not same_top[(branch, top)] and (before is not None or base_tree is None)
+                out[(branch, path)] = BranchFile(branch, path, present=False, changed=gone)
+                continue
+            regular = int(entry.filemode) in _REGULAR_MODES
+            if same_top[(branch, top)]:  # nothing changed under its top folder there
+                changed = False
+            else:
+                before = _entry(base_tree, path) if base_tree is not None else None
+                changed = before is None or before.id != entry.id
+            if not (changed and regular):
+                out[(branch, path)] = BranchFile(branch, path, True, changed, regular)
+                continue
+            blob: pygit2.Object | None = None
+            if header is not None:
+                size = int(header(entry.id)[1])
+            else:
+                blob = repo[entry.id]
+                size = blob.size if isinstance(blob, pygit2.Blob) else 0
+            data = b""
+            if size <= max_bytes:
+                if blob is None:
+                    blob = repo[entry.id]
+                data = blob.data if isinstance(blob, pygit2.Blob) else b""
+            out[(branch, path)] = BranchFile(branch, path, True, changed, True, size, data)
+    except pygit2.GitError as exc:
+        raise GitError(f"cannot read the task branches of {repo_root}: {exc}") from exc
+    return out
+
+
+def _tip(repo: pygit2.Repository, name: str) -> pygit2.Commit | None:
+    """The commit a reference leads to, or ``None`` when it is missing, dangling or names
+    something other than a commit (anyone who can push a branch can make one so)."""
+    import pygit2
+
+    try:
+        ref = repo.references.get(name)
+        if ref is None:
+            return None
+        return repo[ref.resolve().target].peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        return None
+
+
+def _entry(tree: pygit2.Tree, path: str) -> pygit2.Object | None:
+    try:
+        return tree[path]
+    except KeyError:
+        return None

@@ -64,7 +64,7 @@ async def test_session_runs_to_completion_in_its_worktree(repo: Path, home: Path
     assert not (repo / "notes").exists()
     task_text = (worktree / ".tasks" / "current" / "ok-01A.task.md").read_text()
     assert f"Session {session.id}" in task_text
-    assert "status: in_progress" in task_text
+    assert "status: done" in task_text
     main_task = (repo / ".tasks" / "current" / "ok-01A.task.md").read_text()
     assert "Session" not in main_task, "nothing is written into the main worktree"
 

@@ -48,7 +48,7 @@ async def test_setup_history_view_cleanup_pause_resume(repo: Path, home: Path) -
         assert history[0]["cost_usd"] == pytest.approx(0.25)
         assert git("status", "--porcelain", cwd=repo) == ""
         view = {t.task_id: t for t in await engine.task_view()}
-        assert view["ok-01A"].status_on("feature/ok-01A") == "in_progress"
+        assert view["ok-01A"].status_on("feature/ok-01A") == "done"
         assert [s.id for s in view["ok-01A"].sessions] == [session.id]
         # A dirty worktree survives every cleanup.
         (worktree / "scratch.txt").write_text("uncommitted\n")

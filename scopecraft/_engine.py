@@ -61,7 +61,7 @@ from ._names import (
     validate_session_id,
     validate_task_id,
 )
-from ._plugins import PluginRegistry
+from ._plugins import PluginRegistry, check_instance
 from ._redact import Redactor
 from ._runtime import AttemptRunner
 from ._scheduler import SCHEDULER_LEASE, Scheduler
@@ -179,6 +179,10 @@ class Engine(WorktreeMethods):
         self.forward_env: tuple[str, ...] = tuple(
             dict.fromkeys(validate_env_name(n) for n in names)
         )
+        if storage is not None:
+            check_instance(storage, StorageAdapter, what="storage")
+        if policy is not None:
+            check_instance(policy, QueuePolicy, what="policy")
         self._storage_arg = storage
         self._storage: StorageAdapter | None = storage
         self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
@@ -655,9 +659,8 @@ class Engine(WorktreeMethods):
             return
         policy = self.policy
         # A policy may name the scopes it has budgets for (the built-in one does); one that
-        # does not is given every total.
-        cost_scopes = getattr(policy, "cost_scopes", None)
-        scopes: Iterable[str] | None = cost_scopes(session) if cost_scopes else None
+        # does not (None) is given every total.
+        scopes: Iterable[str] | None = policy.cost_scopes(session)
         decision = policy.check_cost(session, await self.cost_totals(session, scopes=scopes))
         if decision.action is CostAction.CONTINUE:
             return
@@ -912,17 +915,14 @@ class Engine(WorktreeMethods):
                     raise RequestRefused(f"{what} must be text, not {type(value).__name__}")
                 _check_text(what, value)
         limits = self._mode_resources(session_mode, resources)
-        preflight = getattr(exec_plugin, "preflight", None)
-        if callable(preflight):
-            # What would fail the start at once (no image, no engine) is refused now, before
-            # a session, a worktree and a branch exist.
-            problem = await preflight(image=image or self.config.default_image)
-            if problem is not None:
-                raise RequestRefused(f"cannot start on {executor_name!r}: {problem}")
+        # What would fail the start at once (no image, no engine) is refused now, before a
+        # session, a worktree and a branch exist.
+        problem = await exec_plugin.preflight(image=image or self.config.default_image)
+        if problem is not None:
+            raise RequestRefused(f"cannot start on {executor_name!r}: {problem}")
         binding = await self.worktrees.bind(task, branch=branch)
-        conflict = getattr(self.worktrees, "conflict", None)
-        if branch is not None and callable(conflict):
-            problem = await conflict(binding)
+        if branch is not None:
+            problem = await self.worktrees.conflict(binding)
             if problem is not None:
                 raise RequestRefused(
                     f"cannot bind task {task.id} to branch {binding.branch}: {problem}; pass "
@@ -954,7 +954,7 @@ class Engine(WorktreeMethods):
         """How many sessions are queued, for the policy's admission; ``0`` without asking the
         store when the policy says it does not look (``counts_queue`` false, as the built-in
         policy without a queue limit)."""
-        if not getattr(self.policy, "counts_queue", True):
+        if not self.policy.counts_queue:
             return 0
         return await self.storage.count_sessions(statuses=[SessionStatus.QUEUED])
 

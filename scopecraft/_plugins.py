@@ -183,8 +183,36 @@ class PluginRegistry:
                 f"configuration {sorted(config)}: {exc}"
             ) from exc
         if not isinstance(instance, protocol):
+            missing = missing_members(instance, protocol)
+            lacking = f" (it lacks {', '.join(missing)})" if missing else ""
             raise PluginError(
                 f"the {group} plugin {name!r} from {info.distribution} does not implement "
-                f"{protocol.__name__}"
+                f"{protocol.__name__}{lacking}; subclass {protocol.__name__} to inherit the "
+                "defaults of its optional members"
             )
         return instance
+
+
+def missing_members(instance: object, protocol: type) -> list[str]:
+    """The members of ``protocol`` (a `typing.Protocol`) that ``instance`` lacks."""
+    from typing_extensions import get_protocol_members
+
+    return sorted(m for m in get_protocol_members(protocol) if not hasattr(instance, m))
+
+
+def check_instance(instance: object, protocol: type, *, what: str) -> None:
+    """Refuse an object given in place of a plugin (``Engine(storage=..., policy=...)``)
+    that does not implement ``protocol``, naming the members it lacks.
+
+    Raises:
+        PluginError: it does not implement the protocol.
+    """
+    if isinstance(instance, protocol):
+        return
+    missing = missing_members(instance, protocol)
+    lacking = f" (it lacks {', '.join(missing)})" if missing else ""
+    raise PluginError(
+        f"the {what} given, a {type(instance).__name__}, does not implement "
+        f"{protocol.__name__}{lacking}; subclass {protocol.__name__} to inherit the defaults "
+        "of its optional members"
+    )

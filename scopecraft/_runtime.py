@@ -253,11 +253,9 @@ class AttemptRunner:
         )
         command = agent.command(request)
         env = self._agent_env(session, agent, executor, dict(command.env))
-        prepare = getattr(agent, "prepare_home", None)
-        if callable(prepare):
-            # The agent's own folder made ready (a first-run state, the user's provider
-            # configuration), on the engine's side of any container.
-            await anyio.to_thread.run_sync(prepare, state_dir, request, dict(env))
+        # The agent's own folder made ready (a first-run state, the user's provider
+        # configuration), on the engine's side of any container.
+        await anyio.to_thread.run_sync(agent.prepare_home, state_dir, request, dict(env))
         resources = engine.resources_for(session)
         spec = LaunchSpec(
             session_id=session.id,
@@ -310,10 +308,9 @@ class AttemptRunner:
         was stored before (``resume_from``: running totals, the agent's session id) is given
         the session's events of the kinds it needs."""
         parser = agent.parser(session_id)
-        resume_from = getattr(parser, "resume_from", None)
-        if callable(resume_from):
+        if parser.resumes:
             stored = await self._engine.storage.read_events(session_id)
-            resume_from(
+            parser.resume_from(
                 [
                     s.event
                     for s in stored
@@ -402,8 +399,7 @@ class AttemptRunner:
         env: dict[str, str] = {}
         if not executor.capabilities.isolated:
             env.update({k: os.environ[k] for k in _BASE_ENV if k in os.environ})
-        forwarded = getattr(agent, "forward_env", ())
-        for name in (*agent.secret_env, *forwarded, *engine.forward_env):
+        for name in (*agent.secret_env, *agent.forward_env, *engine.forward_env):
             if name in os.environ:
                 env[name] = os.environ[name]
         env.update(extra)

@@ -235,14 +235,8 @@ class Scheduler:
 
     async def queue_view(self) -> tuple[int, list[Session]]:
         """How many sessions are queued, and the in-flight ones: in one trip to the store
-        when it offers ``queue_view`` (the built-in stores do), else in two."""
-        storage = self._engine.storage
-        view = getattr(storage, "queue_view", None)
-        if view is not None:
-            result: tuple[int, list[Session]] = await view(list(IN_FLIGHT))
-            return result
-        count = await storage.count_sessions(statuses=[SessionStatus.QUEUED])
-        return count, await storage.list_sessions(statuses=list(IN_FLIGHT))
+        when it offers its own ``queue_view`` (the built-in stores do), else in two."""
+        return await self._engine.storage.queue_view(list(IN_FLIGHT))
 
     @property
     def tracked_index(self) -> QueueIndex | None:
@@ -258,15 +252,16 @@ class Scheduler:
         costs what changed, whatever the depth of the queue. Otherwise the queue is counted on
         every pass and listed again when the count differs (see `queue_index()`).
         """
-        feed = getattr(self._engine.storage, "queue_changes", None)
-        self.follows_store = feed is not None
-        if feed is None:
-            count, active = await self.queue_view()
-            return await self.queue_index(count), active
+        storage = self._engine.storage
         index, after = self.index, self.position
         if index is None or after is None:
             after = None
-        changes: QueueChanges = await feed(after, list(IN_FLIGHT))
+        found = await storage.queue_changes(after, list(IN_FLIGHT))
+        self.follows_store = found is not None
+        if found is None:
+            count, active = await self.queue_view()
+            return await self.queue_index(count), active
+        changes: QueueChanges = found
         if after is None:
             index = self.index = QueueIndex(changes.sessions)
             self.index_built = anyio.current_time()

@@ -11,6 +11,7 @@ import pytest
 from scopecraft import PluginError
 from scopecraft._plugins import PluginRegistry
 from scopecraft.executors import Executor
+from scopecraft.policies import QueuePolicy
 
 
 def _distribution(
@@ -98,3 +99,60 @@ def test_unknown_group_and_name() -> None:
         registry.names("gadgets")
     with pytest.raises(PluginError, match=r"available: .*local"):
         registry.load("executors", "nowhere")
+
+
+def test_a_plugin_missing_an_optional_member_is_told_which_and_how(site: Path) -> None:
+    """A policy written structurally, without the optional members the protocol declares,
+    is refused with their names and the way to inherit their defaults; the same policy
+    subclassing `QueuePolicy` is accepted and gets the defaults."""
+    body = (
+        "    def admit(self, session, *, queued): ...\n"
+        "    def schedule(self, queued, active, *, now): ...\n"
+        "    def check_cost(self, session, totals): ...\n"
+        "    def retry_delay(self, session, *, reason, retryable): ...\n"
+    )
+    code = (
+        "from scopecraft.policies import QueuePolicy\n"
+        f"class Bare:\n{body}"
+        f"class Based(QueuePolicy):\n{body}"
+    )
+    _distribution(
+        site,
+        "scplug-policy",
+        "[scopecraft.policies]\nbare = scplug_policy:Bare\nbased = scplug_policy:Based\n",
+        "scplug_policy",
+        code,
+    )
+    registry = PluginRegistry(disabled=())
+    with pytest.raises(PluginError) as refused:
+        registry.create("policies", "bare", QueuePolicy)
+    message = str(refused.value)
+    assert "it lacks cost_scopes, counts_queue" in message
+    assert "subclass QueuePolicy to inherit the defaults" in message
+    based = registry.create("policies", "based", QueuePolicy)
+    assert based.counts_queue is True
+    assert based.cost_scopes(None) is None
+
+
+def test_the_engine_discovers_no_optional_member_by_name() -> None:
+    """Optional members are declared on the protocols, never looked up with ``getattr``
+    in the engine's core modules."""
+    import scopecraft
+
+    core = Path(scopecraft.__file__).parent
+    for name in ("_engine.py", "_runtime.py", "_scheduler.py"):
+        text = (core / name).read_text(encoding="utf-8")
+        assert "getattr(" not in text, name
+
+
+def test_an_object_given_as_a_policy_must_implement_it(tmp_path: Path) -> None:
+    """``Engine(policy=...)`` refuses an object that is not a policy, naming what it lacks."""
+    from scopecraft import Engine
+
+    class NotAPolicy:
+        def admit(self, session: object, *, queued: int) -> None: ...
+
+    with pytest.raises(
+        PluginError, match=r"does not implement QueuePolicy \(it lacks .*check_cost"
+    ):
+        Engine(tmp_path, home=tmp_path / "home", policy=NotAPolicy())  # type: ignore[arg-type]

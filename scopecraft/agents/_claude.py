@@ -39,7 +39,7 @@ from ._common import (
     validate_resume_id,
     write_private,
 )
-from ._protocol import AgentCommand, AgentOutcome, AgentRequest
+from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
 __all__ = ["ClaudeCodeAgent", "ClaudeStreamParser"]
 
@@ -82,7 +82,7 @@ def _same_text(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
-class ClaudeStreamParser:
+class ClaudeStreamParser(OutputParser):
     """Reads Claude Code's ``--output-format stream-json --verbose`` lines into events.
 
     Rules:
@@ -237,6 +237,9 @@ class ClaudeStreamParser:
             self._on_result(data, events)
         else:
             self.handle_other(data, events)
+
+    resumes = True
+    """`resume_from()` reads the session's earlier events."""
 
     def resume_from(self, history: Sequence[Event]) -> None:
         """Learn, from the session's earlier events in order, the last running total in
@@ -500,7 +503,7 @@ _MAX_USER_FILE = 1_000_000  # bytes of a user's settings or login copied into a 
 _KEY_SUFFIX = 20  # Claude Code remembers an approved API key by its last 20 characters
 
 
-class ClaudeCodeAgent:
+class ClaudeCodeAgent(AgentAdapter):
     """Claude Code (``claude``), entry-point name ``claude-code``.
 
     Unattended: ``claude --print --output-format stream-json --verbose [--model M]

@@ -34,7 +34,7 @@ from ._common import (
     write_private,
 )
 from ._prices import TokenPrice, merged_prices, price_in
-from ._protocol import AgentCommand, AgentOutcome, AgentRequest
+from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
 __all__ = ["DEFAULT_CODEX_PRICES", "CodexAgent", "CodexExecParser", "CodexPrice"]
 
@@ -84,7 +84,7 @@ def price_for(prices: Mapping[str, CodexPrice], model: str | None) -> CodexPrice
 _USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens")
 
 
-class CodexExecParser:
+class CodexExecParser(OutputParser):
     """Reads ``codex exec --json`` lines into events.
 
     Rules: ``thread.started``'s ``thread_id`` is the agent session id; a completed
@@ -124,6 +124,9 @@ class CodexExecParser:
         self._stderr = StderrTail()
         self._thread: str | None = None
         self._running: dict[str, dict[str, int]] = {}  # thread id -> its last running total
+
+    resumes = True
+    """`resume_from()` reads the session's earlier events."""
 
     def resume_from(self, history: Sequence[Event]) -> None:
         """Learn, from the session's earlier events in order, each thread's last running total
@@ -345,7 +348,7 @@ def _parses(text: str, what: str) -> bool:
     return True
 
 
-class CodexAgent:
+class CodexAgent(AgentAdapter):
     """OpenAI Codex CLI (``codex``), entry-point name ``codex``.
 
     Unattended: ``codex exec --json [--model M] [--dangerously-bypass-approvals-and-sandbox]

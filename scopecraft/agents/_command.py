@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from scopecraft._errors import AgentError, ConfigError
 
 from ._common import ExitCodeParser, encode_prompt
-from ._protocol import AgentCommand, AgentRequest
+from ._protocol import AgentAdapter, AgentCommand, AgentRequest
 
 __all__ = ["PLACEHOLDERS", "CommandAgent"]
 
@@ -19,7 +19,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PLACEHOLDER_LIKE = re.compile(r"\{(?:prompt_file|workdir)\}")
 
 
-class CommandAgent:
+class CommandAgent(AgentAdapter):
     """Runs any argv as the agent, entry-point name ``command``.
 
     Nothing is interpolated into a string: the elements ``{prompt_file}`` and ``{workdir}``

@@ -18,7 +18,7 @@ from scopecraft._errors import AgentError, ConfigError
 from scopecraft._events import Event
 from scopecraft._models import LogStream
 
-from ._protocol import AgentOutcome
+from ._protocol import AgentOutcome, OutputParser
 
 __all__ = [
     "MAX_ARGV_PROMPT_BYTES",
@@ -239,7 +239,7 @@ class StderrTail:
         return " | ".join(self._lines)
 
 
-class ExitCodeParser:
+class ExitCodeParser(OutputParser):
     """A parser for agents without structured output: no events, the exit code decides.
 
     Args:

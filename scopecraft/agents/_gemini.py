@@ -41,7 +41,7 @@ from ._common import (
     write_private,
 )
 from ._prices import TokenPrice, merged_prices, price_in
-from ._protocol import AgentCommand, AgentOutcome, AgentRequest
+from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
 __all__ = ["DEFAULT_GEMINI_PRICES", "GeminiCliAgent", "GeminiPrice", "GeminiStreamParser"]
 
@@ -121,7 +121,7 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-class GeminiStreamParser:
+class GeminiStreamParser(OutputParser):
     """Reads the Gemini CLI's ``--output-format stream-json`` lines into events.
 
     Rules:
@@ -423,7 +423,7 @@ _APPROVAL_MODES = {
 }
 
 
-class GeminiCliAgent:
+class GeminiCliAgent(AgentAdapter):
     """Google's Gemini CLI (``gemini``, npm ``@google/gemini-cli``), entry-point name ``gemini``.
 
     Unattended: ``gemini --output-format stream-json [--model M] [--resume ID] --approval-mode

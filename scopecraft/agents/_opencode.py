@@ -40,7 +40,7 @@ from ._common import (
     validate_resume_id,
     write_private,
 )
-from ._protocol import AgentCommand, AgentOutcome, AgentRequest
+from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
 __all__ = ["OpenCodeAgent", "OpenCodeEventParser"]
 
@@ -74,7 +74,7 @@ def _summary(tool_input: Any) -> str:
     return summarize(tool_input)
 
 
-class OpenCodeEventParser:
+class OpenCodeEventParser(OutputParser):
     """Reads OpenCode's ``run --format json`` lines into events.
 
     Rules:
@@ -342,7 +342,7 @@ def _title(prompt: str) -> str:
     return summarize(printable, 60) or "scopecraft session"
 
 
-class OpenCodeAgent:
+class OpenCodeAgent(AgentAdapter):
     """OpenCode (``opencode``, npm ``opencode-ai``), entry-point name ``opencode``.
 
     Unattended: ``opencode run --format json [--model PROVIDER/MODEL] [--session ID]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -109,6 +110,20 @@ class OutputParser(Protocol):
         """Close the stream: return events still pending and the run's outcome."""
         ...
 
+    # -- optional: a parser that subclasses OutputParser inherits these defaults -----------
+
+    @property
+    def resumes(self) -> bool:
+        """Whether `resume_from()` wants the session's earlier events (default ``False``:
+        the engine then reads none)."""
+        return False
+
+    def resume_from(self, history: Sequence[Event]) -> None:
+        """Continue from the session's earlier ``agent_session_identified`` and
+        ``cost_reported`` events (for agents whose reports are running totals); called before
+        the first line of an attempt when `resumes` is true. Default: nothing."""
+        return None
+
 
 @runtime_checkable
 class AgentAdapter(Protocol):
@@ -116,11 +131,10 @@ class AgentAdapter(Protocol):
 
     Implementations must pass `scopecraft.testing.contracts.agents.AgentContract()`.
 
-    Optional members, used when present: ``forward_env`` (a tuple of non-secret variables to
-    pass on when set, such as a base URL); ``prepare_home(home, request, env)`` (make the
-    agent's per-session state folder ready before each attempt, on the engine's machine); and,
-    on a parser, ``resume_from(events)`` (the session's earlier ``agent_session_identified``
-    and ``cost_reported`` events, for agents whose reports are running totals).
+    Optional members have defaults here: an adapter that subclasses `AgentAdapter` (as the
+    built-in ones do) inherits them, one that does not must define them (the plugin registry
+    names what it lacks). They are `forward_env` and `prepare_home()`; a parser's are
+    `OutputParser.resumes` and `OutputParser.resume_from()`.
     """
 
     @property
@@ -149,3 +163,16 @@ class AgentAdapter(Protocol):
     def parser(self, session_id: str) -> OutputParser:
         """Return a fresh parser for one attempt of ``session_id``."""
         ...
+
+    # -- optional: an adapter that subclasses AgentAdapter inherits these defaults ---------
+
+    @property
+    def forward_env(self) -> tuple[str, ...]:
+        """Non-secret variables passed on when set, such as a base URL (default none)."""
+        return ()
+
+    def prepare_home(self, home: Path, request: AgentRequest, env: Mapping[str, str]) -> None:
+        """Make the agent's per-session state folder ``home`` ready before each attempt, on
+        the engine's machine (a first-run state, the user's copied configuration). Default:
+        nothing."""
+        return None

@@ -61,6 +61,7 @@ from ._docker_config import (
 from ._docker_owner import hand_back, hand_over
 from ._docker_spool import delete_spool, give_to, prepare_spool, read_spool
 from ._protocol import (
+    Executor,
     ExecutorCapabilities,
     LaunchSpec,
     OutputChunk,
@@ -83,7 +84,7 @@ _RUNNING = frozenset({"running", "paused", "restarting"})
 _SIGNALS = {130: "SIGINT", 134: "SIGABRT", 137: "SIGKILL", 139: "SIGSEGV", 143: "SIGTERM"}
 
 
-class DockerExecutor:
+class DockerExecutor(Executor):
     """Runs each attempt of a session in its own hardened Docker container.
 
     Constructed with keyword configuration only (the fields of `DockerExecutorConfig`),

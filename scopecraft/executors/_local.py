@@ -26,6 +26,7 @@ import anyio.to_thread
 from .._errors import CapabilityMissing, ExecutorError
 from .._models import LogStream
 from ._protocol import (
+    Executor,
     ExecutorCapabilities,
     LaunchSpec,
     OutputChunk,
@@ -42,7 +43,7 @@ _STREAMS: tuple[LogStream, ...] = ("stdout", "stderr")
 _READ_LIMIT = 4 * 1024 * 1024
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Runs the agent as a local process group, detached so it outlives the engine.
 
     Args:

@@ -189,6 +189,7 @@ class Executor(Protocol):
     finds it again after a restart.
 
     Implementations must pass `scopecraft.testing.contracts.executors.ExecutorContract()`.
+    Subclass `Executor` to inherit the defaults of its optional members (`preflight()`).
     """
 
     @property
@@ -268,3 +269,11 @@ class Executor(Protocol):
     async def aclose(self) -> None:
         """Release clients and connections; runtimes keep running."""
         ...
+
+    # -- optional: an executor that subclasses Executor inherits this default --------------
+
+    async def preflight(self, *, image: str | None) -> str | None:
+        """Why a session on this executor could not start now (no image, an engine that does
+        not answer), checked before it is queued; ``None`` when nothing is known to be wrong
+        (the default)."""
+        return None

@@ -41,6 +41,7 @@ import anyio.to_thread
 
 from .._errors import ConfigError, ExecutorError, InvalidName, RuntimeNotFound
 from ._protocol import (
+    Executor,
     ExecutorCapabilities,
     LaunchSpec,
     OutputChunk,
@@ -85,7 +86,7 @@ _SEND_CHUNK = 1000  # characters per send-keys argument
 _SEND_BATCH = 6000  # bytes of text per tmux call (tmux refuses commands over 16 KiB)
 
 
-class TmuxExecutor:
+class TmuxExecutor(Executor):
     """Runs each attempt's agent in its own tmux session on a server of scopecraft's own.
 
     Args:

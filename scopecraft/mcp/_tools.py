@@ -270,7 +270,7 @@ async def _task_list(engine: Engine, args: TaskListInput) -> TaskListResult:
     tasks = [
         t
         for t in await engine.list_tasks()
-        if (args.status is None or t.status == args.status)
+        if (args.status is None or t.effective_status == args.status)
         and (args.area is None or t.area == args.area)
     ]
     problems = [

@@ -12,7 +12,7 @@ import attrs
 from .._errors import ConfigError, PolicyError, QueueFull
 from .._models import Priority, Session, SessionMode
 from ._index import QueueIndex, group_of
-from ._protocol import Admission, CostAction, CostDecision, CostTotals, Schedule
+from ._protocol import Admission, CostAction, CostDecision, CostTotals, QueuePolicy, Schedule
 
 __all__ = ["ApprovalRules", "Budgets", "Capacity", "PriorityQueuePolicy", "RetryRules"]
 
@@ -111,7 +111,7 @@ def _flags(session: Session) -> set[str]:
     return flags
 
 
-class PriorityQueuePolicy:
+class PriorityQueuePolicy(QueuePolicy):
     """Priority lanes with fairness, concurrency limits, reservations, budgets, approvals
     and retries.
 
@@ -411,8 +411,7 @@ class PriorityQueuePolicy:
     def counts_queue(self) -> bool:
         """Whether `admit()` looks at the queued count: only with a ``max_queue_size``.
         The engine skips counting the queue when it does not (one store read less per
-        request); any policy may offer this attribute, one without it is always given the
-        count."""
+        request)."""
         return self.max_queue_size is not None
 
     # -- cost --------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -85,7 +85,8 @@ class QueuePolicy(Protocol):
     """Decides which queued sessions start, and what happens on cost reports and failures.
 
     The engine's scheduler calls it under the store's scheduler lease, so one policy instance
-    decides at a time. Methods must not block.
+    decides at a time. Methods must not block. Subclass `QueuePolicy` to inherit the defaults
+    of its optional members (`counts_queue`, `cost_scopes()`).
     """
 
     def admit(self, session: Session, *, queued: int) -> Admission:
@@ -128,3 +129,17 @@ class QueuePolicy(Protocol):
             retryable: True when the failure is the infrastructure's, not the agent's.
         """
         ...
+
+    # -- optional: a policy that subclasses QueuePolicy inherits these defaults ------------
+
+    @property
+    def counts_queue(self) -> bool:
+        """Whether `admit()` looks at ``queued``; when false, the engine skips counting the
+        queue (one store read less per request). Default ``True``."""
+        return True
+
+    def cost_scopes(self, session: Session) -> Iterable[str] | None:
+        """The scopes beyond the session itself (``task``, ``area``, ``team``, ``day``) whose
+        totals `check_cost()` looks at for ``session``; the engine sums only these. Default
+        ``None``: every total."""
+        return None

@@ -67,10 +67,10 @@ class QueueFeed(Protocol):
     scheduler keeps its queue index up to date without listing the whole queue on every pass
     (a pass then costs what changed, not the depth of the queue).
 
-    The built-in stores offer it; the scheduler looks for ``queue_changes`` on the store and,
-    without it, counts the queued sessions on every pass and lists them all again whenever the
-    count differs from its index's. A store that offers it must pass the contract suite's
-    ``queue_changes`` tests.
+    The built-in stores offer it, through `StorageAdapter.queue_changes()`; a store whose
+    `StorageAdapter.queue_changes()` answers ``None`` has none, and the scheduler then counts
+    the queued sessions on every pass and lists them all again whenever the count differs from
+    its index's.
     """
 
     async def queue_changes(
@@ -109,10 +109,11 @@ class StorageAdapter(Protocol):
 
     Implementations must pass `scopecraft.testing.contracts.storage.StorageContract()`.
 
-    Optional extras, looked up on the store by name (the built-in stores offer both; the
-    engine manages without them, at a cost that grows with the depth of the queue):
-    ``queue_view(active)``, the queued count and the sessions in the ``active`` statuses in
-    one read; and ``queue_changes(after, active)``, described by `QueueFeed`.
+    Optional members have defaults here, inherited by a store that subclasses
+    `StorageAdapter` (the built-in ones do, and override both): `queue_view()` (by default
+    `count_sessions()` and `list_sessions()`) and `queue_changes()` (by default ``None``: no
+    feed, and the scheduler lists the queue again when its count changes, at a cost that grows
+    with the depth of the queue).
     """
 
     @property
@@ -274,3 +275,25 @@ class StorageAdapter(Protocol):
     async def lease_holder(self, name: str) -> str | None:
         """Return who holds the lease now (an unexpired one), or ``None``."""
         ...
+
+    # -- optional: a store that subclasses StorageAdapter inherits these defaults ----------
+
+    async def queue_view(self, active: Sequence[SessionStatus]) -> tuple[int, list[Session]]:
+        """How many sessions are queued, and the sessions in the ``active`` statuses: what
+        one scheduler pass needs. The default asks `count_sessions()` and `list_sessions()`;
+        a store may answer both in one read.
+
+        Raises:
+            ValueError: an unknown status.
+            StorageError: the store cannot be read.
+        """
+        count = await self.count_sessions(statuses=[SessionStatus.QUEUED])
+        return count, await self.list_sessions(statuses=list(active))
+
+    async def queue_changes(
+        self, after: int | None, active: Sequence[SessionStatus]
+    ) -> QueueChanges | None:
+        """The queue's changes since a position, as `QueueFeed.queue_changes()` describes,
+        or ``None`` when the store offers no such feed (the default). A store that offers it
+        answers every call and passes the contract suite's ``queue_changes`` tests."""
+        return None

@@ -51,7 +51,7 @@ from ._common import (
     stream_error,
     to_micros,
 )
-from ._protocol import LogLine, QueueChanges, StoredEvent
+from ._protocol import LogLine, QueueChanges, StorageAdapter, StoredEvent
 from ._sqlite_db import SqliteDatabase
 
 __all__ = ["SqliteStorage"]
@@ -97,7 +97,7 @@ def default_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".scopecraft"
 
 
-class SqliteStorage:
+class SqliteStorage(StorageAdapter):
     """Sessions, events, logs, cursors and leases in one SQLite file (WAL mode).
 
     Safe to share between tasks of one process and between processes: every write is one

@@ -21,7 +21,7 @@ from scopecraft.agents._common import (
     validate_model,
     validate_resume_id,
 )
-from scopecraft.agents._protocol import AgentCommand, AgentRequest
+from scopecraft.agents._protocol import AgentAdapter, AgentCommand, AgentRequest
 
 __all__ = ["CONTAINER_PATH", "FakeAgent", "FakeAgentParser", "fake_agent_script"]
 
@@ -70,7 +70,7 @@ class FakeAgentParser(ClaudeStreamParser):
                     events.append(cost)
 
 
-class FakeAgent:
+class FakeAgent(AgentAdapter):
     """The scripted fake agent, entry-point name ``fake``.
 
     On the host: ``/bin/sh <fake_agent.sh> --print --output-format stream-json --verbose

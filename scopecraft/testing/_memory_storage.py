@@ -29,12 +29,12 @@ from scopecraft.storage._common import (
     fold_events,
     load_cursor,
 )
-from scopecraft.storage._protocol import LogLine, QueueChanges, StoredEvent
+from scopecraft.storage._protocol import LogLine, QueueChanges, StorageAdapter, StoredEvent
 
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage:
+class MemoryStorage(StorageAdapter):
     """A `StorageAdapter` that keeps everything in memory.
 
     Closing keeps the data: a closed store can be opened again and still has it, as a file

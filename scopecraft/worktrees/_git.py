@@ -60,6 +60,7 @@ from ._protocol import (
     RepoInfo,
     SetupResult,
     WorktreeBinding,
+    WorktreeOrchestrator,
     WorktreeStatus,
 )
 from ._setup import WorktreeSetup, run_setup
@@ -113,7 +114,7 @@ def auto_workers(folder: Path) -> int:
     return 1 if kind in _MEMORY_FILE_SYSTEMS else min(cpus, 8)
 
 
-class GitWorktreeOrchestrator:
+class GitWorktreeOrchestrator(WorktreeOrchestrator):
     """Binds each task environment to its own branch and worktree, with git.
 
     The environment id is the parent's id for a subtask, else the task's own id, so every

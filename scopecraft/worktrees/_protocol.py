@@ -214,7 +214,11 @@ class PausedWorktree:
 
 @runtime_checkable
 class WorktreeOrchestrator(Protocol):
-    """Binds tasks to branches and worktrees and prepares them; never touches the main one."""
+    """Binds tasks to branches and worktrees and prepares them; never touches the main one.
+
+    Subclass `WorktreeOrchestrator` to inherit the default of its optional member
+    (`conflict()`).
+    """
 
     async def repo_info(self) -> RepoInfo:
         """Return the main worktree and the default branch.
@@ -302,3 +306,11 @@ class WorktreeOrchestrator(Protocol):
             GitError: git refused.
         """
         ...
+
+    # -- optional: an orchestrator that subclasses WorktreeOrchestrator inherits this ------
+
+    async def conflict(self, binding: WorktreeBinding) -> str | None:
+        """Why preparing ``binding`` would fail because of what is already there (its folder
+        is a worktree on another branch), asked before a session is queued; ``None`` when
+        nothing is known to be in the way (the default)."""
+        return None

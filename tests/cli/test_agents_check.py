@@ -22,7 +22,7 @@ from cli.cli_support import Cli
 from real_agents.conftest import installed_version, require_agent
 
 from scopecraft._plugins import PluginRegistry
-from scopecraft.agents import AgentCommand, AgentRequest
+from scopecraft.agents import AgentAdapter, AgentCommand, AgentRequest
 from scopecraft.agents._check import QUIET_ENV, AgentCheck, check_agents
 from scopecraft.cli._common import ExitCode
 
@@ -377,8 +377,9 @@ def test_configured_command_agent_is_checked_like_any(tmp_path: Path) -> None:
     assert row.authenticated is None
 
 
-class _BrokenAgent:
-    """An agent plugin whose `command()` has a bug."""
+class _BrokenAgent(AgentAdapter):
+    """An agent plugin whose `command()` has a bug (it inherits the optional members'
+    defaults)."""
 
     name = "broken"
     secret_env: tuple[str, ...] = ()

@@ -14,7 +14,7 @@ from support import git, write_task
 
 import scopecraft
 from scopecraft import Engine, PriorityQueuePolicy, SessionStatus
-from scopecraft.policies import ApprovalRules, RetryRules
+from scopecraft.policies import ApprovalRules, QueuePolicy, RetryRules
 
 pytestmark = pytest.mark.anyio
 
@@ -190,14 +190,24 @@ async def test_the_queue_is_counted_only_for_a_policy_that_looks(repo: Path, hom
     """No store read for the count when the policy says it does not look (``counts_queue``
     false); a policy with a queue limit, or one that does not say, is given the count."""
 
-    class Silent:  # a policy that does not say whether it looks: it is given the count
+    class Silent(QueuePolicy):
+        """A policy that does not say whether it looks: it inherits the protocol's default
+        (``counts_queue`` true) and is given the count."""
+
         def __init__(self) -> None:
             self._inner = PriorityQueuePolicy()
 
-        def __getattr__(self, name: str) -> Any:
-            if name == "counts_queue":
-                raise AttributeError(name)
-            return getattr(self._inner, name)
+        def admit(self, session: Any, *, queued: int) -> Any:
+            return self._inner.admit(session, queued=queued)
+
+        def schedule(self, queued: Any, active: Any, *, now: Any) -> Any:
+            return self._inner.schedule(queued, active, now=now)
+
+        def check_cost(self, session: Any, totals: Any) -> Any:
+            return self._inner.check_cost(session, totals)
+
+        def retry_delay(self, session: Any, *, reason: str, retryable: bool) -> Any:
+            return self._inner.retry_delay(session, reason=reason, retryable=retryable)
 
     for policy, counted in (
         (PriorityQueuePolicy(), False),

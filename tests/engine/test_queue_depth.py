@@ -48,15 +48,15 @@ class CountingStore:
     def __init__(self, store: StorageAdapter) -> None:
         self.store = store
         self.cost: Cost | None = None
-        inner = store.queue_changes  # type: ignore[attr-defined]
+        inner = store.queue_changes
 
-        async def queue_changes(after: int | None, active: Any) -> QueueChanges:
-            changes: QueueChanges = await inner(after, active)
-            if self.cost is not None:
+        async def queue_changes(after: int | None, active: Any) -> QueueChanges | None:
+            changes = await inner(after, active)
+            if self.cost is not None and changes is not None:
                 self.cost.sessions_read += len(changes.sessions)
             return changes
 
-        store.queue_changes = queue_changes  # type: ignore[attr-defined]
+        store.queue_changes = queue_changes  # type: ignore[method-assign]
         if isinstance(store, SqliteStorage):
             conn: sqlite3.Connection = store._db._conn  # type: ignore[assignment]
             conn.set_trace_callback(self._statement)

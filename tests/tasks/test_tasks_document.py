@@ -419,7 +419,10 @@ def test_property_status_and_log_edits_touch_nothing_else(
     log = after.section("Log")
     assert log is not None
     assert [entry for entry in log.body.splitlines() if entry.strip()][-1] == line
-    assert log.body.startswith(before.sections[3].body.rstrip("\n"))
+    # The entry goes after the last non-blank line: the old log up to there is kept before
+    # it, and trailing blank lines (spaces on them or not) stay after it.
+    assert log.body.startswith(before.sections[3].body.rstrip())
+    assert log.body.endswith(before.sections[3].body[len(before.sections[3].body.rstrip()) :])
 
 
 def test_section_heading_line_is_kept_until_renamed() -> None:

@@ -23,6 +23,7 @@ need not be empty. Lease expiry is checked with ttls of a fraction of a second.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -49,7 +50,7 @@ from scopecraft._events import (
     ToolUsed,
 )
 from scopecraft._models import Priority, SessionMode, SessionStatus, utcnow
-from scopecraft.storage._protocol import LogLine, StorageAdapter
+from scopecraft.storage._protocol import LogLine, QueueChanges, StorageAdapter
 
 __all__ = ["StorageContract", "new_session_id", "queued_event"]
 
@@ -284,11 +285,10 @@ class StorageContract:
 
     @pytest.mark.anyio
     async def test_queue_view_counts_queued_and_lists_active(self, storage: StorageAdapter) -> None:
-        """``queue_view`` (an optional extra) gives the queued count and the sessions in the
-        given statuses, as ``count_sessions`` and ``list_sessions`` would."""
-        view = getattr(storage, "queue_view", None)
-        if view is None:
-            pytest.skip("this store has no queue_view")
+        """``queue_view`` (the store's own or the protocol's default) gives the queued count
+        and the sessions in the given statuses, as ``count_sessions`` and ``list_sessions``
+        would."""
+        view = storage.queue_view
         ids = [new_session_id() for _ in range(3)]
         for sid in ids:
             await storage.append(sid, [queued_event(sid)])
@@ -310,9 +310,14 @@ class StorageContract:
         the active ones; from its ``position`` on, each session changed since (whatever its
         status now) once, as it is now, and no other; engine-wide events move the position
         only; asking again from the last position gives nothing."""
-        changes = getattr(storage, "queue_changes", None)
-        if changes is None:
-            pytest.skip("this store has no queue_changes")
+        if await storage.queue_changes(None, []) is None:
+            pytest.skip("this store offers no queue_changes")
+
+        async def changes(after: int | None, active: Sequence[SessionStatus]) -> QueueChanges:
+            got = await storage.queue_changes(after, active)
+            assert got is not None, "a store that offers queue_changes answers every call"
+            return got
+
         in_flight = [SessionStatus.STARTING, SessionStatus.RUNNING]
         waiting, starts, talks = (new_session_id() for _ in range(3))
         for sid in (waiting, starts, talks):

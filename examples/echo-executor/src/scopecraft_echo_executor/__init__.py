@@ -31,6 +31,7 @@ import anyio.to_thread
 
 from scopecraft import CapabilityMissing, ExecutorError
 from scopecraft.executors import (
+    Executor,
     ExecutorCapabilities,
     LaunchSpec,
     OutputChunk,
@@ -46,7 +47,7 @@ Stream = Literal["stdout", "stderr"]
 _STREAMS: tuple[Stream, ...] = ("stdout", "stderr")
 
 
-class EchoExecutor:
+class EchoExecutor(Executor):
     """Runs the agent as a detached local process and puts a banner line in its log.
 
     Args:

@@ -605,7 +605,7 @@ class ClaudeCodeAgent(AgentAdapter):
             if request.hooks_file:
                 # Stop, Notification and SessionEnd hooks append to a file the engine watches:
                 # status from structured signals, never from the screen.
-                from ..executors._tmux_hooks import claude_hook_settings
+                from .._terminal_hooks import claude_hook_settings
 
                 settings = claude_hook_settings(Path(request.hooks_file))
                 options += ["--settings", json.dumps(settings, separators=(",", ":"))]

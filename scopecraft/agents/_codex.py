@@ -280,7 +280,7 @@ def _codex_hooks(home_seen: str, hooks_file: str) -> tuple[bytes, str]:
     hook with its defaults filled in) as JSON with sorted keys and no spaces. ``home_seen``
     is the home as the agent sees it (the key names the file by that path).
     """
-    from ..executors._tmux_hooks import claude_hook_command
+    from .._terminal_hooks import claude_hook_command
 
     command = claude_hook_command(Path(hooks_file))
     events: dict[str, Any] = {}

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .._streams import closing
 from ._common import (
     CliState,
     ExitCode,
@@ -18,11 +19,10 @@ from ._common import (
     run_with_engine,
     state_of,
 )
-from ._streams import closing
 
 if TYPE_CHECKING:
     from .._engine import Engine
-    from ._reports import CostReport, QueueStatus
+    from .._reports import CostReport, QueueStatus
 
 __all__ = ["costs", "demo", "mcp", "queue", "serve"]
 
@@ -58,7 +58,7 @@ def queue(ctx: typer.Context) -> None:
     state = state_of(ctx)
 
     async def go(engine: Engine) -> QueueStatus:
-        from ._reports import queue_status
+        from .._reports import queue_status
 
         await engine.refresh()
         return await queue_status(engine)
@@ -108,7 +108,7 @@ def costs(
     state = state_of(ctx)
 
     async def go(engine: Engine) -> CostReport:
-        from ._reports import costs as compute
+        from .._reports import costs as compute
 
         return await compute(engine, by.value)
 

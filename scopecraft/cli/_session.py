@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._streams import closing, session_story
 from ._common import (
     CliState,
     ExitCode,
@@ -25,7 +26,6 @@ from ._common import (
     state_of,
     stderr_is_terminal,
 )
-from ._streams import closing, session_story
 
 if TYPE_CHECKING:
     from .._engine import Engine
@@ -473,7 +473,7 @@ def show(
         session = await engine.get_session(session_id)
         waiting = None
         if session.status.value == "queued":
-            from ._reports import queue_status
+            from .._reports import queue_status
 
             status = await queue_status(engine)
             entry = next((e for e in status.queued if e.session.id == session.id), None)

@@ -597,9 +597,9 @@ class SessionWatch:
 
     async def _row(self, session: Session) -> TopRow:
         from .._errors import ScopecraftError
+        from .._streams import closing
         from ._fit import one_line
         from ._render import event_detail
-        from ._streams import closing
 
         seen = self._seen.setdefault(session.id, _Seen())
         if session.last_seq > seen.seq:
@@ -790,9 +790,9 @@ class _Loop:
         from rich.text import Text
 
         from .._errors import ScopecraftError
+        from .._streams import closing, session_story
         from ._render import StoryRenderer
         from ._session import _workdirs
-        from ._streams import closing, session_story
 
         with scope:
             try:
@@ -872,7 +872,7 @@ class _Loop:
 
     async def _continue(self, session_id: str, feedback: str) -> None:
         from .._errors import ScopecraftError
-        from ._streams import closing
+        from .._streams import closing
 
         try:
             before = await self.engine.get_session(session_id)

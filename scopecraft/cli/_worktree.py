@@ -11,7 +11,7 @@ from ._common import ExitCode, console, emit_json, new_typer, run_with_engine, s
 
 if TYPE_CHECKING:
     from .._engine import Engine
-    from ._reports import CleanupEntry, WorktreeEntry
+    from .._reports import CleanupEntry, WorktreeEntry
 
 __all__ = ["worktree_app"]
 
@@ -49,7 +49,7 @@ def list_worktrees(ctx: typer.Context) -> None:
     state = state_of(ctx)
 
     async def go(engine: Engine) -> list[WorktreeEntry]:
-        from ._reports import worktree_entries
+        from .._reports import worktree_entries
 
         return await worktree_entries(engine)
 
@@ -112,8 +112,8 @@ def prune(
     state = state_of(ctx)
 
     async def go(engine: Engine) -> list[CleanupEntry]:
+        from .._reports import cleanup_worktrees
         from ..worktrees import CleanupPolicy
-        from ._reports import cleanup_worktrees
 
         chosen = CleanupPolicy(
             kind=policy.value, expiry_hours=expiry_hours, delete_branches=not keep_branches

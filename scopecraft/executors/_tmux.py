@@ -16,7 +16,7 @@ collects its output and outcome:
   tmux, which limits a command to 16 KiB, never sees the (possibly long) prompt argument.
 * **status** comes from structured signals, never from the screen: the pane's death and exit
   status (``#{pane_dead_status}``, or 128 plus ``#{pane_dead_signal}``), the agent's hooks
-  (`scopecraft.executors._tmux_hooks`), and the adapter's parser over the output.
+  (`scopecraft._terminal_hooks`), and the adapter's parser over the output.
 * **input** is typed as literal keys (``send-keys -l``) with control characters removed, a
   line at a time, each followed by Enter.
 * **targets** are always exact: ``=name`` for sessions and ``%id`` for panes, and a session
@@ -40,6 +40,7 @@ import anyio
 import anyio.to_thread
 
 from .._errors import ConfigError, ExecutorError, InvalidName, RuntimeNotFound
+from .._terminal_hooks import HOOKS_FILE, read_hook_signals
 from ._protocol import (
     Executor,
     ExecutorCapabilities,
@@ -67,7 +68,6 @@ from ._tmux_config import (
     validate_runtime_name,
 )
 from ._tmux_control import ControlClient
-from ._tmux_hooks import HOOKS_FILE, read_hook_signals
 from ._tmux_launch import LAUNCHER, LAUNCHER_NAME, pipe_command, resolve_shell, write_launch
 from ._tmux_output import PANE_LOG, read_pane_output
 

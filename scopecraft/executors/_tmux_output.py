@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._models import LogStream
-from ._tmux_hooks import HOOKS_FILE, read_hook_signals
+from .._terminal_hooks import HOOKS_FILE, read_hook_signals
 
 __all__ = ["PANE_LOG", "clean_terminal_line", "read_pane_output"]
 

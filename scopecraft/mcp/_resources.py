@@ -29,7 +29,7 @@ from mcp.shared.exceptions import MCPError
 
 from .._errors import InvalidName, ScopecraftError, SessionNotFound
 from .._names import validate_session_id
-from ..cli._streams import closing
+from .._streams import closing
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._models import LogEntry, Priority, Session, SessionMode, SessionStatus, Task
-from ..cli._reports import CostGroup, CostReport, QueueStatus, costs, queue_status
-from ..cli._streams import closing
+from .._reports import CostGroup, CostReport, QueueStatus, costs, queue_status
+from .._streams import closing
 
 if TYPE_CHECKING:
     from .._engine import Engine

@@ -14,8 +14,8 @@ import pytest
 from agent_support import AGENT_OUTPUT, Parsed, parse_lines
 
 from scopecraft._events import AgentSessionIdentified, CostReported, Event
+from scopecraft._terminal_hooks import read_hook_signals
 from scopecraft.agents import ClaudeCodeAgent, CodexAgent
-from scopecraft.executors._tmux_hooks import read_hook_signals
 
 Transcript = Callable[[str], list[str]]
 

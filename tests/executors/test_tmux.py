@@ -30,19 +30,19 @@ from tmux_support import (
 from scopecraft import InvalidName
 from scopecraft._errors import ConfigError, ExecutorError, RuntimeNotFound
 from scopecraft._plugins import PluginRegistry
-from scopecraft.executors._protocol import (
-    Executor,
-    RuntimeHandle,
-    RuntimeStatus,
-)
-from scopecraft.executors._tmux import TmuxExecutor
-from scopecraft.executors._tmux_hooks import (
+from scopecraft._terminal_hooks import (
     HOOK_EVENTS,
     HOOKS_FILE,
     claude_hook_command,
     claude_hook_settings,
     write_claude_hook_settings,
 )
+from scopecraft.executors._protocol import (
+    Executor,
+    RuntimeHandle,
+    RuntimeStatus,
+)
+from scopecraft.executors._tmux import TmuxExecutor
 
 pytestmark = [pytest.mark.tmux]
 
@@ -539,7 +539,9 @@ async def test_hook_signals_are_read_as_status_and_system_lines(
 def test_the_hook_command_never_fails_on_bad_input(tmp_path: Path) -> None:
     """Garbage on the hook's input is recorded as an unknown hook; the hook exits 0."""
     target = tmp_path / HOOKS_FILE
-    script = Path(sys.modules[TmuxExecutor.__module__].__file__ or "").with_name("_tmux_hooks.py")
+    import scopecraft._terminal_hooks as hooks
+
+    script = Path(hooks.__file__)
     result = subprocess.run(
         [sys.executable, "-I", "-S", str(script), str(target)],
         input=b"not json \xff",

@@ -15,6 +15,7 @@ from tmux_support import launch_spec, posix_shell, private_server
 
 from scopecraft import InvalidName
 from scopecraft._errors import ExecutorError
+from scopecraft._terminal_hooks import read_hook_signals
 from scopecraft.executors._protocol import RuntimeStatus
 from scopecraft.executors._tmux import TmuxExecutor
 from scopecraft.executors._tmux_client import escape_arg, format_literal
@@ -24,7 +25,6 @@ from scopecraft.executors._tmux_config import (
     validate_label,
     validate_runtime_name,
 )
-from scopecraft.executors._tmux_hooks import read_hook_signals
 from scopecraft.executors._tmux_output import (
     _MAX_COLUMN,
     PANE_LOG,

@@ -33,6 +33,7 @@ from scopecraft.agents._codex import DEFAULT_CODEX_PRICES
 from scopecraft.testing import (
     QUIET_CLAUDE_CODE_ENV,
     AnthropicModelServer,
+    ApiError,
     ModelTurn,
     OpenAIResponsesServer,
     ScriptedModelServer,
@@ -232,6 +233,94 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
     assert session["cost_usd"] == pytest.approx(2100 * CLAUDE_IN + 20 * CLAUDE_OUT, rel=1e-9)
 
 
+def _claude_docker(images: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "docker",
+        "agent": "claude-code",
+        "model": CLAUDE_MODEL,
+        "image": images["claude-code"],
+        **extra,
+    }
+
+
+def _claude_docker_env(server: ScriptedModelServer) -> dict[str, str]:
+    return {
+        **QUIET_CLAUDE_CODE_ENV,
+        "ANTHROPIC_BASE_URL": server.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-scopecraft-test-0123456789abcdef",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
+
+
+def test_claude_in_docker_reports_a_denied_write(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """A ``read-only`` Claude Code session in its container asks to write: the write is
+    denied, nothing is written, and the session says so (``tool_denied``, ``denials=1``)."""
+    server = AnthropicModelServer(
+        [
+            ModelTurn.of(
+                ToolCall("Write", {"file_path": "/workspace/hello.txt", "content": "hello\n"}),
+                usage=TokenUsage(1000, 20),
+            ),
+            ModelTurn.of("I could not write it.", usage=TokenUsage(1100, 10)),
+        ],
+        port=PORT,
+    )
+    results, _ = run_engine(
+        tmp_path,
+        holder,
+        server,
+        [{"create": _claude_docker(images, permissions="read-only")}],
+        env=_claude_docker_env(server),
+        config={},
+    )
+    session = results[0]["session"]
+    assert session["status"] == "completed", results[0]["logs"][-30:]
+    assert session["denials"] == 1
+    denied = [e for e in results[0]["events"] if e["type"] == "tool_denied"]
+    assert [e["name"] for e in denied] == ["Write"]
+    assert not (tmp_path / "wt" / TASK_ID / "hello.txt").exists()
+
+
+def test_claude_in_docker_529_is_retried_and_401_is_not(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """In a container too, an overloaded API (529) fails the attempt as retryable and the
+    next attempt completes; a 401 fails the session at once."""
+    server = AnthropicModelServer([ApiError(529), ModelTurn.of("Done.")], port=PORT)
+    results, _ = run_engine(
+        tmp_path / "a",
+        holder,
+        server,
+        [{"create": _claude_docker(images)}],
+        env=_claude_docker_env(server),
+        config={},
+    )
+    session = results[0]["session"]
+    assert session["status"] == "completed", results[0]["logs"][-30:]
+    assert session["attempt"] == 2
+    (failed,) = [e for e in results[0]["events"] if e["type"] == "session_failed"]
+    assert failed["retryable"] is True
+    assert "529" in failed["reason"]
+
+    server = AnthropicModelServer([ApiError(401), ModelTurn.of("never")], port=PORT)
+    results, _ = run_engine(
+        tmp_path / "b",
+        holder,
+        server,
+        [{"create": _claude_docker(images)}],
+        env=_claude_docker_env(server),
+        config={},
+    )
+    session = results[0]["session"]
+    assert session["status"] == "failed", results[0]["logs"][-30:]
+    assert session["attempt"] == 1
+    assert "401" in session["error"]
+
+
 def test_codex_in_docker_edits_with_its_users_provider(
     tmp_path: Path, holder: Any, images: dict[str, str]
 ) -> None:
@@ -279,3 +368,38 @@ def test_codex_in_docker_edits_with_its_users_provider(
     assert (tmp_path / "wt" / TASK_ID / "hello.txt").read_text() == "hello"
     price = DEFAULT_CODEX_PRICES[CODEX_MODEL]
     assert session["cost_usd"] == pytest.approx(price.cost(2200, 0, 80), rel=1e-9)
+
+
+def test_codex_in_docker_529_is_retried_and_401_is_not(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """In a container, Codex's overloaded API (529) fails the attempt as retryable and the
+    next attempt completes; a 401 fails the session at once."""
+    create = {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "docker",
+        "agent": "codex",
+        "model": CODEX_MODEL,
+        "image": images["codex"],
+    }
+    for folder, code, status, attempt in (("a", 529, "completed", 2), ("b", 401, "failed", 1)):
+        server = OpenAIResponsesServer([ApiError(code), ModelTurn.of("Done.")], port=PORT + 1)
+        user_codex = tmp_path / folder / "user-codex"
+        user_codex.mkdir(parents=True)
+        (user_codex / "config.toml").write_text(
+            codex_offline_config(server.base_url, model=CODEX_MODEL)
+        )
+        results, _ = run_engine(
+            tmp_path / folder,
+            holder,
+            server,
+            [{"create": create}],
+            env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+            config={},
+        )
+        session = results[0]["session"]
+        assert session["status"] == status, results[0]["logs"][-30:]
+        assert session["attempt"] == attempt
+        failed = [e for e in results[0]["events"] if e["type"] == "session_failed"]
+        assert failed[0]["retryable"] is (status == "completed")

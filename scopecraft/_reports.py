@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._models import Session, SessionStatus
+from ._models import Session, SessionStatus
 
 if TYPE_CHECKING:
-    from .._engine import Engine
+    from ._engine import Engine
 
 __all__ = [
     "CleanupEntry",

@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from .._engine import Engine
-    from .._events import Event
-    from .._models import LogEntry
+    from ._engine import Engine
+    from ._events import Event
+    from ._models import LogEntry
 
 __all__ = ["closing", "session_story"]
 

@@ -8,7 +8,7 @@ offset (`read_hook_signals()`): a ``Stop`` says the agent finished a turn and wa
 input, a ``Notification`` that it needs attention (a permission prompt, an idle prompt), a
 ``SessionEnd`` that its session ended (and why), a ``SessionStart`` which agent session runs.
 
-Run as a script (``python -I -S _tmux_hooks.py FILE``) this module is the hook command: it
+Run as a script (``python -I -S _terminal_hooks.py FILE``) this module is the hook command: it
 reads the hook's input, keeps the few fields that say what happened, and appends them as one
 line in a single ``write`` (appends of one line never interleave). It imports only the
 standard library and always exits 0: a broken hook must never stop the agent.

@@ -130,6 +130,17 @@ class _Opener:
         await self._engine.aclose()
 
 
+COST_GROUPS: dict[str, Callable[[Session], str]] = {
+    "task": lambda s: s.task_id,
+    "area": lambda s: s.area or "-",
+    "team": lambda s: s.team or "-",
+    "mode": lambda s: s.mode.value,
+    "agent": lambda s: s.agent,
+    "day": lambda s: (s.started_at or s.created_at).date().isoformat(),
+}
+"""How `Engine.costs()` groups sessions: the key of each grouping for a session."""
+
+
 class Engine(WorktreeMethods):
     """Runs agents as durable sessions bound to tasks and worktrees.
 
@@ -180,9 +191,9 @@ class Engine(WorktreeMethods):
             dict.fromkeys(validate_env_name(n) for n in names)
         )
         if storage is not None:
-            check_instance(storage, StorageAdapter, what="storage")
+            check_instance(storage, StorageAdapter, what="storage given")
         if policy is not None:
-            check_instance(policy, QueuePolicy, what="policy")
+            check_instance(policy, QueuePolicy, what="policy given")
         self._storage_arg = storage
         self._storage: StorageAdapter | None = storage
         self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
@@ -1253,14 +1264,7 @@ class Engine(WorktreeMethods):
         Raises:
             RequestRefused: an unknown grouping.
         """
-        keys: dict[str, Callable[[Session], str]] = {
-            "task": lambda s: s.task_id,
-            "area": lambda s: s.area or "-",
-            "team": lambda s: s.team or "-",
-            "mode": lambda s: s.mode.value,
-            "agent": lambda s: s.agent,
-            "day": lambda s: (s.started_at or s.created_at).date().isoformat(),
-        }
+        keys = COST_GROUPS
         if group_by not in keys:
             raise RequestRefused(f"group_by {group_by!r}: use one of {', '.join(keys)}")
         key = keys[group_by]

@@ -182,14 +182,7 @@ class PluginRegistry:
                 f"the {group} plugin {name!r} from {info.distribution} rejected its "
                 f"configuration {sorted(config)}: {exc}"
             ) from exc
-        if not isinstance(instance, protocol):
-            missing = missing_members(instance, protocol)
-            lacking = f" (it lacks {', '.join(missing)})" if missing else ""
-            raise PluginError(
-                f"the {group} plugin {name!r} from {info.distribution} does not implement "
-                f"{protocol.__name__}{lacking}; subclass {protocol.__name__} to inherit the "
-                "defaults of its optional members"
-            )
+        check_instance(instance, protocol, what=f"{group} plugin {name!r} from {info.distribution}")
         return instance
 
 
@@ -212,7 +205,7 @@ def check_instance(instance: object, protocol: type, *, what: str) -> None:
     missing = missing_members(instance, protocol)
     lacking = f" (it lacks {', '.join(missing)})" if missing else ""
     raise PluginError(
-        f"the {what} given, a {type(instance).__name__}, does not implement "
+        f"the {what}, a {type(instance).__name__}, does not implement "
         f"{protocol.__name__}{lacking}; subclass {protocol.__name__} to inherit the defaults "
         "of its optional members"
     )

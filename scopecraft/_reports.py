@@ -9,7 +9,7 @@ Costs and worktrees come from the engine's own methods (``costs``, ``worktrees_s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -167,15 +167,6 @@ async def queue_status(engine: Engine) -> QueueStatus:
 
 # -- costs ---------------------------------------------------------------------------------------
 
-_COST_KEYS: dict[str, Callable[[Session], str]] = {
-    "task": lambda s: s.task_id,
-    "area": lambda s: s.area or "-",
-    "team": lambda s: s.team or "-",
-    "mode": lambda s: s.mode.value,
-    "agent": lambda s: s.agent,
-    "day": lambda s: (s.started_at or s.created_at).date().isoformat(),
-}
-
 
 async def costs(engine: Engine, group_by: CostGroup = "task") -> CostReport:
     """The engine's cost totals (every session, every attempt), grouped, with session counts.
@@ -190,7 +181,9 @@ async def costs(engine: Engine, group_by: CostGroup = "task") -> CostReport:
     """
     totals = await engine.costs(group_by=group_by)
     sessions = await engine.list_sessions(all=True)
-    counts = Counter(_COST_KEYS[group_by](s) for s in sessions)
+    from ._engine import COST_GROUPS
+
+    counts = Counter(COST_GROUPS[group_by](s) for s in sessions)
     rows = [
         CostRow(key=key, sessions=counts.get(key, 0), cost_usd=round(usd, 6))
         for key, usd in totals.items()

@@ -290,35 +290,22 @@ def test_claude_in_docker_529_is_retried_and_401_is_not(
 ) -> None:
     """In a container too, an overloaded API (529) fails the attempt as retryable and the
     next attempt completes; a 401 fails the session at once."""
-    server = AnthropicModelServer([ApiError(529), ModelTurn.of("Done.")], port=PORT)
-    results, _ = run_engine(
-        tmp_path / "a",
-        holder,
-        server,
-        [{"create": _claude_docker(images)}],
-        env=_claude_docker_env(server),
-        config={},
-    )
-    session = results[0]["session"]
-    assert session["status"] == "completed", results[0]["logs"][-30:]
-    assert session["attempt"] == 2
-    (failed,) = [e for e in results[0]["events"] if e["type"] == "session_failed"]
-    assert failed["retryable"] is True
-    assert "529" in failed["reason"]
-
-    server = AnthropicModelServer([ApiError(401), ModelTurn.of("never")], port=PORT)
-    results, _ = run_engine(
-        tmp_path / "b",
-        holder,
-        server,
-        [{"create": _claude_docker(images)}],
-        env=_claude_docker_env(server),
-        config={},
-    )
-    session = results[0]["session"]
-    assert session["status"] == "failed", results[0]["logs"][-30:]
-    assert session["attempt"] == 1
-    assert "401" in session["error"]
+    for folder, code, status, attempt in (("a", 529, "completed", 2), ("b", 401, "failed", 1)):
+        server = AnthropicModelServer([ApiError(code), ModelTurn.of("Done.")], port=PORT)
+        results, _ = run_engine(
+            tmp_path / folder,
+            holder,
+            server,
+            [{"create": _claude_docker(images)}],
+            env=_claude_docker_env(server),
+            config={},
+        )
+        session = results[0]["session"]
+        assert session["status"] == status, results[0]["logs"][-30:]
+        assert session["attempt"] == attempt
+        (failed, *_) = [e for e in results[0]["events"] if e["type"] == "session_failed"]
+        assert failed["retryable"] is (code == 529)
+        assert str(code) in failed["reason"]
 
 
 def test_codex_in_docker_edits_with_its_users_provider(

@@ -60,7 +60,8 @@ def hand_back(run_dir: Path) -> bool:
     """Give the worktree recorded in ``run_dir`` back to its owner; idempotent.
 
     Returns:
-        Whether a worktree was handed back.
+        Whether a worktree was handed back (``False`` when none was handed over, or when the
+        walk failed: the record is kept and a later call tries again).
     """
     record = run_dir / OWNER_FILE
     try:
@@ -72,7 +73,12 @@ def hand_back(run_dir: Path) -> bool:
         log.warning("cannot read %s (%s): the worktree keeps its owner", record, exc)
         return False
     if workdir.is_dir() and not workdir.is_symlink():
-        count = _chown_tree(workdir, uid, gid, clear_privileges=True)
+        try:
+            count = _chown_tree(workdir, uid, gid, clear_privileges=True)
+        except OSError as exc:
+            # The record stays: the next state(), stop() or remove() tries again.
+            log.warning("cannot hand %s back to %s:%s yet: %s", workdir, uid, gid, exc)
+            return False
         log.info("handed %s (%s entries) back to %s:%s", workdir, count, uid, gid)
     record.unlink(missing_ok=True)
     return True

@@ -175,3 +175,26 @@ def test_a_root_worktree_is_refused_to_an_engine_not_root(
     monkeypatch.setattr(os, "geteuid", lambda: 1000)  # fault injection: a non-root engine
     with pytest.raises(ExecutorError, match="never runs as root"):
         DockerExecutor(network="none")._user_for(work)
+
+
+@as_root
+def test_a_handback_that_fails_keeps_its_record_and_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk that fails (fault injection: chown raises) leaves the record, so the next
+    state read hands the worktree back; it never raises into the supervisor."""
+    work, run = tmp_path / "work", tmp_path / "run"
+    work.mkdir()
+    run.mkdir()
+    hand_over(work, run, 1000, 1000)
+    real_chown = os.chown
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise PermissionError("injected")
+
+    monkeypatch.setattr(os, "chown", failing)
+    assert hand_back(run) is False
+    assert (run / OWNER_FILE).exists()
+    monkeypatch.setattr(os, "chown", real_chown)
+    assert hand_back(run) is True
+    assert owners(work) == {(0, 0)}

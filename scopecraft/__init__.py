@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import (
     AgentError,
     AgentNotFound,
+    AgentProgramNotFound,
     CapabilityMissing,
     ConfigError,
     CursorMoved,
@@ -20,6 +21,7 @@ from ._errors import (
     DuplicateSession,
     ExecutorError,
     ExecutorUnavailable,
+    ExecutorUnreachable,
     GitError,
     ImageNotFound,
     InvalidName,
@@ -41,6 +43,7 @@ from ._errors import (
     StorageError,
     TaskError,
     TaskNotFound,
+    UnknownAgent,
     WorktreeError,
 )
 
@@ -82,6 +85,7 @@ _LAZY = {
 __all__ = [
     "AgentError",
     "AgentNotFound",
+    "AgentProgramNotFound",
     "CapabilityMissing",
     "ConfigError",
     "CursorMoved",
@@ -91,6 +95,7 @@ __all__ = [
     "EngineConfig",
     "ExecutorError",
     "ExecutorUnavailable",
+    "ExecutorUnreachable",
     "GitError",
     "ImageNotFound",
     "InvalidName",
@@ -123,6 +128,7 @@ __all__ = [
     "Task",
     "TaskError",
     "TaskNotFound",
+    "UnknownAgent",
     "WorktreeError",
     "__version__",
     "connect",

@@ -17,8 +17,11 @@ import anyio.to_thread
 
 from ._config import EngineConfig, default_home
 from ._errors import (
+    AgentProgramNotFound,
     ConfigError,
     DangerousRefused,
+    ExecutorUnavailable,
+    ExecutorUnreachable,
     InvalidTransition,
     PluginError,
     RequestRefused,
@@ -26,6 +29,7 @@ from ._errors import (
     SessionTimeout,
     StorageError,
     TaskNotFound,
+    UnknownAgent,
 )
 from ._events import (
     ApprovalDenied,
@@ -66,6 +70,7 @@ from ._redact import Redactor
 from ._runtime import AttemptRunner
 from ._scheduler import SCHEDULER_LEASE, Scheduler
 from ._worktree_methods import WorktreeMethods
+from .agents._check import missing_program
 from .agents._protocol import AgentAdapter
 from .executors._protocol import Executor, Resources
 from .policies._priority import PriorityQueuePolicy
@@ -884,9 +889,9 @@ class Engine(WorktreeMethods):
                 )
             ) from exc
         try:
-            self.agent(agent)
+            adapter = self.agent(agent)
         except PluginError as exc:
-            raise RequestRefused(f"cannot use agent {agent!r}: {exc}") from exc
+            raise UnknownAgent(f"cannot use agent {agent!r}: {exc}") from exc
         on_host_ok = os.environ.get("SCOPECRAFT_ALLOW_DANGEROUS_ON_HOST") == "1"
         if dangerous and not exec_plugin.capabilities.isolated and not on_host_ok:
             raise DangerousRefused(
@@ -926,9 +931,20 @@ class Engine(WorktreeMethods):
                     raise RequestRefused(f"{what} must be text, not {type(value).__name__}")
                 _check_text(what, value)
         limits = self._mode_resources(session_mode, resources)
-        # What would fail the start at once (no image, no engine) is refused now, before a
-        # session, a worktree and a branch exist.
-        problem = await exec_plugin.preflight(image=image or self.config.default_image)
+        # What would fail the start at once (no agent CLI on the host, no image, no engine) is
+        # refused now, before a session, a worktree and a branch exist. In a container the
+        # agent's CLI is the image's.
+        if not exec_plugin.capabilities.isolated:
+            missing = missing_program(adapter)
+            if missing is not None:
+                raise AgentProgramNotFound(f"cannot start on {executor_name!r}: {missing}")
+        try:
+            problem = await exec_plugin.preflight(image=image or self.config.default_image)
+        except ExecutorUnavailable as exc:
+            raise ExecutorUnreachable(
+                f"cannot start on {executor_name!r}: {exc}; or run on the host with "
+                "executor='local' (-e local)"
+            ) from exc
         if problem is not None:
             raise RequestRefused(f"cannot start on {executor_name!r}: {problem}")
         binding = await self.worktrees.bind(task, branch=branch)

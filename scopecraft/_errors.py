@@ -11,7 +11,10 @@ keeps working for callers that do not know scopecraft::
     ├── RequestRefused (ValueError)        a request the engine will not carry out
     │   ├── DangerousRefused (PermissionError)
     │   ├── MainWorktreeRefused (PermissionError)
-    │   └── QueueFull
+    │   ├── QueueFull
+    │   ├── UnknownAgent (also AgentNotFound)
+    │   ├── AgentProgramNotFound (also AgentError)
+    │   └── ExecutorUnreachable (also ExecutorUnavailable)
     ├── SessionError
     │   ├── SessionNotFound (LookupError)
     │   ├── SessionTimeout (TimeoutError)
@@ -226,6 +229,27 @@ class RuntimeNotFound(ExecutorError, LookupError):
 
 class CapabilityMissing(ExecutorError):
     """The executor lacks a capability the request needs."""
+
+
+class UnknownAgent(RequestRefused, AgentNotFound):
+    """``create_session`` was given an agent no adapter is registered for; nothing was created.
+
+    Both a `RequestRefused` and an `AgentNotFound`, so either ``except`` catches it (the CLI
+    exits 3, not found)."""
+
+
+class AgentProgramNotFound(RequestRefused, AgentError):
+    """``create_session`` found that the program the agent runs on the host (``claude``,
+    ``codex``, a command's ``argv[0]``) is not installed; nothing was created (the CLI exits
+    3, not found)."""
+
+
+class ExecutorUnreachable(RequestRefused, ExecutorUnavailable):
+    """``create_session`` found the executor's backend (the Docker engine) not answering;
+    nothing was created.
+
+    Both a `RequestRefused` and an `ExecutorUnavailable` (the CLI exits 6, a backend that
+    cannot be reached)."""
 
 
 class WorktreeError(ScopecraftError):

@@ -219,6 +219,36 @@ def check_agent(
     )
 
 
+def missing_program(adapter: AgentAdapter, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why the program the adapter runs cannot be found on this host, or ``None``.
+
+    Cheap (no process is started): the adapter builds its command for stand-in requests and
+    the first word is looked up on ``PATH`` (or checked as the path it is). The engine asks
+    this before it queues a session on an executor that runs agents on the host.
+
+    Args:
+        adapter: The adapter, configured.
+        environ: The environment whose ``PATH`` is searched (default: this process's).
+
+    Returns:
+        One sentence naming the program and how to install it or point at it; ``None`` when it
+        is found, or when the adapter builds no command (the start reports that itself).
+    """
+    env = os.environ if environ is None else environ
+    argvs, _refusals, _failures = _argvs(adapter)
+    if not argvs:
+        return None
+    executable = argvs[0][0]
+    if _resolve(executable, env) is not None:
+        return None
+    where = "on PATH" if os.sep not in executable else "there"
+    return (
+        f"the {adapter.name} agent runs {executable!r}, which is not found {where} (or may not "
+        "be run); install it, or set its path (EngineConfig.agents, `executable`); "
+        "`scopecraft doctor` checks every agent"
+    )
+
+
 def _check_program(
     adapter: AgentAdapter, name: str, env: Mapping[str, str], timeout: float
 ) -> AgentCheck:

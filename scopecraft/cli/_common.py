@@ -198,10 +198,19 @@ def classify_error(exc: BaseException) -> tuple[ExitCode, str | None]:
     hint = next((h for name, h in _HINTS if type(exc).__name__ == name), None)
     if isinstance(exc, e.SessionTimeout):
         return ExitCode.TIMEOUT, hint
-    if isinstance(exc, e.TaskNotFound | e.SessionNotFound | e.AgentNotFound | e.RuntimeNotFound):
+    if isinstance(
+        exc,
+        e.TaskNotFound
+        | e.SessionNotFound
+        | e.AgentNotFound
+        | e.AgentProgramNotFound
+        | e.RuntimeNotFound,
+    ):
         return ExitCode.NOT_FOUND, hint
     if isinstance(exc, e.InvalidName | e.ConfigError):
         return ExitCode.USAGE, hint
+    if isinstance(exc, e.ExecutorUnavailable):
+        return ExitCode.UNAVAILABLE, hint
     if isinstance(
         exc, e.RequestRefused | e.InvalidTransition | e.CapabilityMissing | e.PolicyError
     ):

@@ -204,19 +204,20 @@ class DockerExecutor(Executor):
     # -- start -------------------------------------------------------------------------------
 
     async def preflight(self, *, image: str | None) -> str | None:
-        """Why a session with ``image`` could not start here, or ``None``: no image named,
-        the Docker engine not answering, or (with ``pull="never"``) an image the engine does
-        not have. Asked by ``create_session`` before anything is queued."""
+        """Why a session with ``image`` could not start here, or ``None``: no image named or
+        (with ``pull="never"``) an image the engine does not have. Asked by ``create_session``
+        before anything is queued.
+
+        Raises:
+            ExecutorUnavailable: The Docker engine does not answer.
+        """
         if not image:
             return (
                 "the docker executor needs an image: pass image= (the CLI's --image), set "
                 "EngineConfig.default_image, or build one with `scopecraft image build --agent "
                 "claude-code`; or run on the host with executor='local' (-e local)"
             )
-        try:
-            return await self._run(self._preflight, image)
-        except ExecutorUnavailable as exc:
-            return f"{exc}; or run on the host with executor='local' (-e local)"
+        return await self._run(self._preflight, image)
 
     def _preflight(self, image: str) -> str | None:
         api = self._api()

@@ -273,7 +273,11 @@ class Executor(Protocol):
     # -- optional: an executor that subclasses Executor inherits this default --------------
 
     async def preflight(self, *, image: str | None) -> str | None:
-        """Why a session on this executor could not start now (no image, an engine that does
-        not answer), checked before it is queued; ``None`` when nothing is known to be wrong
-        (the default)."""
+        """Why a session on this executor could not start now (no image), checked before it
+        is queued; ``None`` when nothing is known to be wrong (the default).
+
+        Raises:
+            ExecutorUnavailable: The backend (an engine, a server) does not answer; the engine
+                refuses the session with `ExecutorUnreachable`.
+        """
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support import git
 
 import scopecraft
 from scopecraft import Engine, RequestRefused, SessionStatus
@@ -325,3 +326,28 @@ async def test_a_branch_other_than_the_worktrees_is_refused_before_queueing(
             "ok-01A", mode="autonomous", executor="local", agent="fake", branch=done.branch
         )
         assert (await engine.wait(again.id, timeout=30)).status is SessionStatus.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("agent", "options", "program"),
+    [
+        ("claude-code", {"executable": "/nonexistent/claude"}, "/nonexistent/claude"),
+        ("codex", {"executable": "codex-not-installed-here"}, "codex-not-installed-here"),
+        ("command", {"argv": ["no-such-program-xyz", "{prompt}"]}, "no-such-program-xyz"),
+    ],
+)
+async def test_an_agent_cli_that_is_not_installed_is_refused_before_queueing(
+    repo: Path, home: Path, agent: str, options: dict[str, object], program: str
+) -> None:
+    """On a host executor the agent's program must be installed: a missing one is refused at
+    `create_session` (`AgentProgramNotFound`, also a `RequestRefused`) naming the program and
+    `scopecraft doctor`; no session, worktree or branch is created."""
+    config = {"agents": {agent: options}}
+    async with Engine.open(repo, home=home, config=config) as engine:
+        with pytest.raises(scopecraft.AgentProgramNotFound) as info:
+            await engine.create_session("ok-01A", mode="autonomous", executor="local", agent=agent)
+        assert isinstance(info.value, RequestRefused)
+        assert repr(program) in str(info.value)
+        assert "scopecraft doctor" in str(info.value)
+        assert await engine.list_sessions(all=True) == []
+    assert git("branch", "--list", cwd=repo).split() == ["*", "main"]

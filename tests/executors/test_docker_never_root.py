@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_support import collect, make_spec
+from docker_support import collect, make_spec, require_docker
 
 from scopecraft._errors import ConfigError
 from scopecraft.executors import RuntimeStatus
@@ -119,6 +119,7 @@ async def test_a_stopped_or_removed_attempt_hands_the_worktree_back(
 @as_root
 async def test_a_start_that_fails_hands_the_worktree_back(tmp_path: Path) -> None:
     """No container could be made (the image is missing): the worktree is root's again."""
+    require_docker()
     work = tmp_path / "work"
     work.mkdir()
     docker = DockerExecutor(network="none")

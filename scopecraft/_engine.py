@@ -67,7 +67,7 @@ from ._names import (
 )
 from ._plugins import PluginRegistry, check_instance
 from ._redact import Redactor
-from ._runtime import AttemptRunner
+from ._runtime import AttemptRunner, task_file_in_tree
 from ._scheduler import SCHEDULER_LEASE, Scheduler
 from ._worktree_methods import WorktreeMethods
 from .agents._check import missing_program
@@ -1405,17 +1405,6 @@ def _team_of(task: Task) -> str | None:
         if tag.startswith("team:") and len(tag) > len("team:"):
             return tag[len("team:") :]
     return None
-
-
-def task_file_in_tree(path: Path, root: Path, worktree: Path) -> Path | None:
-    try:
-        relative = path.resolve().relative_to(root)
-    except ValueError:
-        return path if path.exists() else None  # central layout: the one file outside the repo
-    candidate = (worktree / relative).resolve()
-    if worktree.resolve() not in candidate.parents:
-        return None
-    return candidate if candidate.exists() else None
 
 
 def _parse_mode(mode: SessionMode | str) -> SessionMode:

@@ -755,11 +755,10 @@ class AttemptRunner:
         engine = self._engine
         info = await engine.worktrees.repo_info()
         text = f"Session {session.id} ({session.mode.value}, {session.agent}) {note}"
-        from ._engine import task_file_in_tree as find_file
         from .tasks import update_task_file
 
         def update() -> tuple[Path | None, str]:
-            found = find_file(task.path, info.root, worktree)
+            found = task_file_in_tree(task.path, info.root, worktree)
             if found is None:
                 return None, ""
             only_from = ("todo", "in_progress") if status == "done" else None
@@ -871,3 +870,19 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def task_file_in_tree(path: Path, root: Path, worktree: Path) -> Path | None:
+    """Where the task file at ``path`` (in the repository at ``root``) is in ``worktree``.
+
+    The file outside the repository (the central layout) is itself; a copy that would lie
+    outside the worktree (a link out) or does not exist is ``None``.
+    """
+    try:
+        relative = path.resolve().relative_to(root)
+    except ValueError:
+        return path if path.exists() else None  # central layout: the one file outside the repo
+    candidate = (worktree / relative).resolve()
+    if worktree.resolve() not in candidate.parents:
+        return None
+    return candidate if candidate.exists() else None

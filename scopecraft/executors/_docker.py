@@ -359,6 +359,10 @@ class DockerExecutor(Executor):
             tmpfs[cfg.home] = f"rw,nosuid,nodev,{size},mode=0700,uid={uid},gid={gid}"
             environment["HOME"] = cfg.home
         labels = {**cfg.extra_labels, **spec.labels}
+        # Adoption and discovery read these two: a spec that does not carry them (one not
+        # built by the engine) still makes a container they can tell.
+        labels.setdefault("scopecraft.session", spec.session_id)
+        labels.setdefault("scopecraft.attempt", str(spec.attempt))
         host_config = api.create_host_config(
             mounts=mounts,
             tmpfs=tmpfs or None,

@@ -1,4 +1,5 @@
-"""The executor contract over the local executor (Docker and tmux run it in their own suites)."""
+"""The executor contract over the local executor (Docker and tmux run it in
+tests/executors/test_docker_contract.py and test_tmux_contract.py)."""
 
 from __future__ import annotations
 

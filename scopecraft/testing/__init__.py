@@ -81,7 +81,7 @@ _LAZY = {
     "OpenAIChatServer": "._openai_chat_server",
     "OpenAIResponsesServer": "._openai_server",
     "RecordedRequest": "._model_turns",
-    "ScriptedModelServer": "._model_server",
+    "ScriptedModelServer": "._server_kinds",
     "TextPart": "._model_turns",
     "TokenUsage": "._model_turns",
     "ToolCall": "._model_turns",

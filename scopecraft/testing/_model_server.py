@@ -194,6 +194,10 @@ def _bounded(data: bytes, limit: int) -> bytes:
     return data
 
 
+_KINDS: dict[str, type[ScriptedModelServer]] = {}
+"""Every server class by the API name it serves (filled as subclasses are defined)."""
+
+
 class ScriptedModelServer:
     """A model API on loopback that answers each model request with the next turn of a script.
 
@@ -219,6 +223,12 @@ class ScriptedModelServer:
     model_endpoint: ClassVar[str] = ""
     """The path (without query) whose POST requests take turns."""
     default_models: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register a subclass that names its wire format, for `from_spec()`."""
+        super().__init_subclass__(**kwargs)
+        if cls.api:
+            _KINDS.setdefault(cls.api, cls)
 
     def __init__(
         self,
@@ -371,17 +381,10 @@ class ScriptedModelServer:
         Raises:
             ValueError: the spec names an unknown API.
         """
-        from ._anthropic_server import AnthropicModelServer
-        from ._gemini_server import GeminiModelServer
-        from ._openai_chat_server import OpenAIChatServer
-        from ._openai_server import OpenAIResponsesServer
-
-        kinds: dict[str, type[ScriptedModelServer]] = {
-            AnthropicModelServer.api: AnthropicModelServer,
-            OpenAIResponsesServer.api: OpenAIResponsesServer,
-            GeminiModelServer.api: GeminiModelServer,
-            OpenAIChatServer.api: OpenAIChatServer,
-        }
+        # Each subclass registers its API name when it is defined (`__init_subclass__`);
+        # `scopecraft.testing` loads every built-in one with this class, so the base needs
+        # no import of its subclasses (and no import cycle).
+        kinds = _KINDS
         kind = kinds.get(str(spec.get("api")))
         if kind is None:
             raise ValueError(f"unknown model API {spec.get('api')!r}; known: {sorted(kinds)}")

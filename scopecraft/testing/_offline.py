@@ -32,8 +32,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._model_server import ScriptedModelServer
 from ._model_turns import RecordedRequest
+from ._server_kinds import ScriptedModelServer
 
 _BASE_ENV_NAMES = ("PATH", "LANG", "LC_ALL", "TZ")
 """The only variables of the caller's environment a CLI inherits (besides those given)."""

@@ -72,3 +72,16 @@ def test_enums_and_priority_aliases() -> None:
     assert [p.value for p in scopecraft.Priority] == ["highest", "high", "medium", "low"]
     assert scopecraft.Priority("normal") is scopecraft.Priority.MEDIUM
     assert scopecraft.Priority("HIGH") is scopecraft.Priority.HIGH
+
+
+def test_events_have_a_public_module() -> None:
+    """`scopecraft.events` gives every event class, the `Event` union and the readers, the
+    same objects the engine emits."""
+    import scopecraft._events as private
+    import scopecraft.events as public
+
+    assert sorted(public.__all__) == sorted(private.__all__)
+    for name in public.__all__:
+        assert getattr(public, name) is getattr(private, name), name
+    started = {"type": "session_started", "session_id": "s", "attempt": 1, "runtime_id": "r"}
+    assert isinstance(public.parse_event(started), public.SessionStarted)

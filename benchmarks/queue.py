@@ -51,14 +51,14 @@ from scopecraft import (
     SessionMode,
     SessionStatus,
 )
-from scopecraft._events import (
+from scopecraft._names import new_session_id
+from scopecraft.events import (
     Event,
     SessionCompleted,
     SessionQueued,
     SessionStarted,
     SessionStarting,
 )
-from scopecraft._names import new_session_id
 from scopecraft.policies import QueueIndex
 from scopecraft.storage._sqlite import SqliteStorage
 

@@ -39,9 +39,9 @@ from datetime import timedelta
 
 import anyio
 
-from scopecraft._events import AgentMessage, CostReported, Event, SessionQueued, ToolUsed
 from scopecraft._models import Priority, SessionMode, SessionStatus, utcnow
 from scopecraft._projection import apply
+from scopecraft.events import AgentMessage, CostReported, Event, SessionQueued, ToolUsed
 from scopecraft.storage import LogLine, SqliteStorage
 from scopecraft.storage._common import to_micros
 

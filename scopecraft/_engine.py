@@ -31,22 +31,6 @@ from ._errors import (
     TaskNotFound,
     UnknownAgent,
 )
-from ._events import (
-    ApprovalDenied,
-    ApprovalGranted,
-    ApprovalRequested,
-    BudgetChanged,
-    CostReported,
-    Event,
-    FeedbackGiven,
-    SessionCancelled,
-    SessionContinued,
-    SessionPaused,
-    SessionQueued,
-    SessionResumed,
-    SessionRetryScheduled,
-    SessionStarting,
-)
 from ._models import (
     LogEntry,
     Permissions,
@@ -72,6 +56,22 @@ from ._scheduler import SCHEDULER_LEASE, Scheduler
 from ._worktree_methods import WorktreeMethods
 from .agents._check import missing_program
 from .agents._protocol import AgentAdapter
+from .events import (
+    ApprovalDenied,
+    ApprovalGranted,
+    ApprovalRequested,
+    BudgetChanged,
+    CostReported,
+    Event,
+    FeedbackGiven,
+    SessionCancelled,
+    SessionContinued,
+    SessionPaused,
+    SessionQueued,
+    SessionResumed,
+    SessionRetryScheduled,
+    SessionStarting,
+)
 from .executors._protocol import Executor, Resources
 from .policies._priority import PriorityQueuePolicy
 

@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from ._errors import InvalidTransition
-from ._events import (
+from ._models import Permissions, Session, SessionStatus
+from .events import (
     AgentSessionIdentified,
     ApprovalDenied,
     ApprovalGranted,
@@ -32,7 +33,6 @@ from ._events import (
     ToolDenied,
     WorktreePrepared,
 )
-from ._models import Permissions, Session, SessionStatus
 
 __all__ = ["PASSIVE_EVENT_TYPES", "apply", "replay", "replay_rows", "session_from_queued"]
 
@@ -183,7 +183,7 @@ def replay_rows(rows: Iterable[tuple[str, int, datetime, str]]) -> Session | Non
         InvalidTransition: the rows do not start with ``session_queued``.
         pydantic.ValidationError: a stored body is not a known event.
     """
-    from ._events import event_from_json
+    from .events import event_from_json
 
     session: Session | None = None
     last: tuple[int, datetime] | None = None

@@ -18,7 +18,10 @@ import anyio
 import anyio.to_thread
 
 from ._errors import CursorMoved, ScopecraftError
-from ._events import (
+from ._models import Session, SessionMode, SessionStatus, Task, default_permissions, utcnow
+from ._secrets import read_session_secrets, write_session_secrets
+from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
+from .events import (
     AgentMessage,
     AgentSessionIdentified,
     ArtifactStored,
@@ -41,9 +44,6 @@ from ._events import (
     WorktreePrepared,
     WorktreeSetupRan,
 )
-from ._models import Session, SessionMode, SessionStatus, Task, default_permissions, utcnow
-from ._secrets import read_session_secrets, write_session_secrets
-from .agents._protocol import AgentAdapter, AgentOutcome, AgentRequest, OutputParser
 from .executors._protocol import (
     Executor,
     LaunchSpec,

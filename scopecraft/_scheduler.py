@@ -30,8 +30,8 @@ import anyio.abc
 import anyio.to_thread
 
 from ._errors import ScopecraftError, SessionNotFound
-from ._events import Event, SessionStarting, SessionWaiting
 from ._models import Session, SessionStatus, utcnow
+from .events import Event, SessionStarting, SessionWaiting
 from .executors._protocol import RuntimeStatus
 from .policies._index import QueueIndex
 from .storage._protocol import QueueChanges

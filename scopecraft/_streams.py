@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from ._engine import Engine
-    from ._events import Event
     from ._models import LogEntry
+    from .events import Event
 
 __all__ = ["closing", "session_story"]
 

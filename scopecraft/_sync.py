@@ -16,8 +16,8 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._config import EngineConfig
 from ._engine import Engine
-from ._events import Event
 from ._models import LogEntry, Permissions, Priority, Session, SessionMode, Task
+from .events import Event
 from .executors._protocol import Resources
 from .policies._protocol import QueuePolicy
 from .storage._protocol import StorageAdapter

@@ -18,7 +18,10 @@ import anyio.to_thread
 
 from ._config import EngineConfig
 from ._errors import CapabilityMissing, InvalidTransition, MalformedTask, ScopecraftError
-from ._events import (
+from ._models import Session, Task
+from ._names import validate_task_id
+from ._redact import Redactor
+from .events import (
     AgentMessage,
     ApprovalDenied,
     ApprovalGranted,
@@ -39,9 +42,6 @@ from ._events import (
     SessionStarted,
     SessionStarting,
 )
-from ._models import Session, Task
-from ._names import validate_task_id
-from ._redact import Redactor
 from .storage._protocol import StorageAdapter
 from .worktrees._protocol import WorktreeOrchestrator
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from scopecraft._events import Event
 from scopecraft.agents import AgentOutcome, OutputParser
+from scopecraft.events import Event
 
 AGENT_OUTPUT = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "agent-output"
 BUSYBOX = Path("/bin/busybox")

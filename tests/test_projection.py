@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scopecraft import Priority, SessionMode
-from scopecraft._events import (
+from scopecraft._projection import PASSIVE_EVENT_TYPES, apply, replay, replay_rows
+from scopecraft.events import (
     AgentMessage,
     CostReported,
     Event,
@@ -19,7 +20,6 @@ from scopecraft._events import (
     ToolUsed,
     parse_event,
 )
-from scopecraft._projection import PASSIVE_EVENT_TYPES, apply, replay, replay_rows
 
 SID = "ses-projection01"
 
@@ -103,7 +103,7 @@ def test_replay_rows_agrees_with_replay(kinds: list[str]) -> None:
 def test_a_retry_reason_is_cleared_when_the_retry_starts() -> None:
     """``Session.error`` says "retrying after ..." while the retry waits, and nothing once
     the retry's attempt is starting (the reason is history then)."""
-    from scopecraft._events import SessionFailed, SessionRetryScheduled
+    from scopecraft.events import SessionFailed, SessionRetryScheduled
 
     session = apply(None, _queued())
     for event in (

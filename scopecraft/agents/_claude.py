@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scopecraft._errors import ConfigError
-from scopecraft._events import (
+from scopecraft._models import LogStream, Permissions
+from scopecraft.events import (
     AgentMessage,
     AgentSessionIdentified,
     CostReported,
@@ -20,7 +21,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft._models import LogStream, Permissions
 
 from ._common import (
     StderrTail,

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scopecraft._events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
 from scopecraft._models import LogStream, Permissions
+from scopecraft.events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
 
 from ._common import (
     StderrTail,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from scopecraft._errors import AgentError, ConfigError
-from scopecraft._events import Event
 from scopecraft._models import LogStream
+from scopecraft.events import Event
 
 from ._protocol import AgentOutcome, OutputParser
 

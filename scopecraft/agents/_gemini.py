@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from scopecraft._events import (
+from scopecraft._models import LogStream, Permissions
+from scopecraft.events import (
     AgentMessage,
     AgentSessionIdentified,
     CostReported,
@@ -20,7 +21,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft._models import LogStream, Permissions
 
 from ._claude import tool_summary
 from ._common import (

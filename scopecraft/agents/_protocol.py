@@ -8,8 +8,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from .._events import Event
 from .._models import LogStream, Permissions, SessionMode
+from ..events import Event
 
 __all__ = ["AgentAdapter", "AgentCommand", "AgentOutcome", "AgentRequest", "OutputParser"]
 

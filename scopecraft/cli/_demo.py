@@ -9,8 +9,8 @@ from pathlib import Path
 
 import attrs
 
-from .._events import Event
 from .._models import Session
+from ..events import Event
 
 __all__ = ["DemoResult", "run_demo"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ScopecraftError
-from .._events import ChangesRecorded, WorktreePrepared
+from ..events import ChangesRecorded, WorktreePrepared
 from ..worktrees._gitcli import Checkout, run_git, run_in
 
 if TYPE_CHECKING:

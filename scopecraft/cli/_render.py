@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .._events import Event
 from .._models import LogEntry, Session, Task
+from ..events import Event
 from ._fit import GAP, Column, fit_columns, one_line, shorten
 
 __all__ = [

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from scopecraft._errors import DuplicateSession, InvalidTransition
-from scopecraft._events import ENGINE_STREAM, Event, SessionQueued
 from scopecraft._models import Session
 from scopecraft._projection import apply
+from scopecraft.events import ENGINE_STREAM, Event, SessionQueued
 
 from ._protocol import LogLine
 

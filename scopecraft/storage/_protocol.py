@@ -8,8 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from .._events import Event
 from .._models import LogEntry, LogStream, Session, SessionStatus
+from ..events import Event
 
 __all__ = ["LogLine", "QueueChanges", "QueueFeed", "StorageAdapter", "StoredEvent"]
 

@@ -32,9 +32,9 @@ from scopecraft._errors import (
     SessionNotFound,
     StorageError,
 )
-from scopecraft._events import ENGINE_STREAM, Event, event_from_json
 from scopecraft._models import LogEntry, Session, SessionStatus
 from scopecraft._projection import replay_rows
+from scopecraft.events import ENGINE_STREAM, Event, event_from_json
 
 from ._common import (
     EPOCH,

@@ -12,7 +12,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from scopecraft._events import Event
 from scopecraft.agents._claude import ClaudeStreamParser
 from scopecraft.agents._common import (
     as_usd,
@@ -22,6 +21,7 @@ from scopecraft.agents._common import (
     validate_resume_id,
 )
 from scopecraft.agents._protocol import AgentAdapter, AgentCommand, AgentRequest
+from scopecraft.events import Event
 
 __all__ = ["CONTAINER_PATH", "FakeAgent", "FakeAgentParser", "fake_agent_script"]
 

@@ -18,8 +18,8 @@ import anyio
 import anyio.lowlevel
 
 from scopecraft._errors import CursorMoved, SessionNotFound, StorageError
-from scopecraft._events import ENGINE_STREAM, Event
 from scopecraft._models import LogEntry, Session, SessionStatus
+from scopecraft.events import ENGINE_STREAM, Event
 from scopecraft.storage._common import (
     check_lease_args,
     check_limit,

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scopecraft._errors import AgentError
-from scopecraft._events import AgentMessage, CostReported
 from scopecraft._models import SessionMode
 from scopecraft.agents import AgentRequest, ClaudeCodeAgent, ClaudeStreamParser
 from scopecraft.agents._common import MAX_ARGV_PROMPT_BYTES
+from scopecraft.events import AgentMessage, CostReported
 
 SID = "5b2f6f3e-2d0c-4c1e-9a57-0c8e1f2a7d41"
 BASE = ("claude", "--print", "--output-format", "stream-json", "--verbose")

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from scopecraft._errors import AgentError
-from scopecraft._events import (
+from scopecraft._models import SessionMode
+from scopecraft.agents import AgentOutcome, AgentRequest, OpenCodeAgent
+from scopecraft.events import (
     AgentMessage,
     AgentSessionIdentified,
     CostReported,
@@ -20,8 +22,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft._models import SessionMode
-from scopecraft.agents import AgentOutcome, AgentRequest, OpenCodeAgent
 from scopecraft.testing.contracts.agents import AgentContract
 
 FIXTURES = Path(__file__).parent / "fixtures" / "opencode"

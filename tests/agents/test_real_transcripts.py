@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from agent_support import AGENT_OUTPUT, Parsed, parse_lines
 
-from scopecraft._events import AgentSessionIdentified, CostReported, Event
 from scopecraft._terminal_hooks import read_hook_signals
 from scopecraft.agents import ClaudeCodeAgent, CodexAgent
+from scopecraft.events import AgentSessionIdentified, CostReported, Event
 
 Transcript = Callable[[str], list[str]]
 

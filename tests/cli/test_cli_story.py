@@ -11,7 +11,10 @@ from cli.cli_support import LOCAL, Cli, cli_for
 from support import make_repo, shared_fixture
 
 from scopecraft import LogEntry, Session
-from scopecraft._events import (
+from scopecraft.cli._common import CliState
+from scopecraft.cli._render import StoryRenderer, is_stream_json, tool_call
+from scopecraft.cli._session import _report_start
+from scopecraft.events import (
     AgentMessage,
     CostReported,
     ErrorOccurred,
@@ -22,9 +25,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft.cli._common import CliState
-from scopecraft.cli._render import StoryRenderer, is_stream_json, tool_call
-from scopecraft.cli._session import _report_start
 
 STORY = (
     "fake: say I will write hello.txt.\n"

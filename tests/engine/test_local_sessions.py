@@ -13,7 +13,7 @@ from support import git, write_task
 
 import scopecraft
 from scopecraft import Engine, SessionStatus
-from scopecraft._events import Event
+from scopecraft.events import Event
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,8 @@ import attrs
 import pytest
 
 from scopecraft import Engine, PriorityQueuePolicy, SessionStatus
-from scopecraft._events import SessionCancelled
 from scopecraft._scheduler import SCHEDULER_LEASE
+from scopecraft.events import SessionCancelled
 from scopecraft.storage import QueueChanges, SqliteStorage, StorageAdapter
 from scopecraft.testing._memory_storage import MemoryStorage
 from scopecraft.testing.contracts.storage import new_session_id, queued_event

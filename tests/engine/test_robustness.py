@@ -17,7 +17,7 @@ import pytest
 from support import git, write_task
 
 from scopecraft import Engine, SessionStatus
-from scopecraft._events import Event
+from scopecraft.events import Event
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ from support import make_repo
 from tmux_support import private_server, tmux
 
 from scopecraft import Engine, Session, SessionStatus
-from scopecraft._events import Event
+from scopecraft.events import Event
 
 pytestmark = [pytest.mark.tmux, pytest.mark.anyio]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from scopecraft._events import AgentMessage, CostReported, ToolUsed
 from scopecraft.agents._claude import ClaudeCodeAgent
+from scopecraft.events import AgentMessage, CostReported, ToolUsed
 from scopecraft.testing import (
     AnthropicModelServer,
     ApiError,

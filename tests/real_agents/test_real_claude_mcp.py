@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import scopecraft
-from scopecraft._events import ToolDenied, ToolUsed
 from scopecraft.agents._claude import ClaudeCodeAgent
+from scopecraft.events import ToolDenied, ToolUsed
 from scopecraft.testing import (
     AnthropicModelServer,
     ModelTurn,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from scopecraft._events import AgentMessage, CostReported, ToolUsed
 from scopecraft.agents._codex import DEFAULT_CODEX_PRICES, CodexAgent
+from scopecraft.events import AgentMessage, CostReported, ToolUsed
 from scopecraft.testing import (
     ApiError,
     ModelTurn,

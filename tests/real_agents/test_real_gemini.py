@@ -20,7 +20,8 @@ import pytest
 from real_agents.conftest import installed_version, require_agent
 from real_agents.gemini_support import API_KEY, MODEL, NO_RETRIES, PORT, GeminiRun, run_gemini
 
-from scopecraft._events import (
+from scopecraft.agents import DEFAULT_GEMINI_PRICES, AgentOutcome
+from scopecraft.events import (
     AgentMessage,
     AgentSessionIdentified,
     CostReported,
@@ -28,7 +29,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft.agents import DEFAULT_GEMINI_PRICES, AgentOutcome
 from scopecraft.testing import ApiError, GeminiModelServer, ModelTurn, TokenUsage, ToolCall
 
 pytestmark = pytest.mark.real_agent

@@ -14,7 +14,8 @@ import pytest
 from real_agents.conftest import require_agent
 from real_agents.opencode_support import API_KEY, PORT, OpenCodeRun, run_opencode
 
-from scopecraft._events import (
+from scopecraft.agents import AgentOutcome
+from scopecraft.events import (
     AgentMessage,
     AgentSessionIdentified,
     CostReported,
@@ -22,7 +23,6 @@ from scopecraft._events import (
     ToolDenied,
     ToolUsed,
 )
-from scopecraft.agents import AgentOutcome
 from scopecraft.testing import ApiError, ModelTurn, OpenAIChatServer, TokenUsage, ToolCall
 
 pytestmark = pytest.mark.real_agent

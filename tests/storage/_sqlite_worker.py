@@ -22,8 +22,8 @@ from pathlib import Path
 import anyio
 
 from scopecraft._errors import DuplicateSession
-from scopecraft._events import AgentMessage
 from scopecraft._models import utcnow
+from scopecraft.events import AgentMessage
 from scopecraft.storage import LogLine, SqliteStorage
 from scopecraft.testing.contracts.storage import queued_event
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scopecraft._events import Event, SessionQueued
 from scopecraft._projection import replay
+from scopecraft.events import Event, SessionQueued
 from scopecraft.storage import SqliteStorage
 from scopecraft.testing.contracts.storage import new_session_id, queued_event
 

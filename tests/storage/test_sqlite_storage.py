@@ -17,8 +17,8 @@ import stamina
 from blockbuster import blockbuster_ctx
 
 from scopecraft._errors import ConfigError, SchemaError, StorageBusy, StorageError
-from scopecraft._events import AgentMessage, SessionStarted
 from scopecraft._models import SessionStatus, utcnow
+from scopecraft.events import AgentMessage, SessionStarted
 from scopecraft.storage import LogLine, SqliteStorage, _sqlite_schema
 from scopecraft.testing.contracts.storage import new_session_id, queued_event
 

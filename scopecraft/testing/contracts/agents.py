@@ -27,9 +27,9 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from scopecraft._errors import AgentError
-from scopecraft._events import BaseEvent
 from scopecraft._models import LogStream, SessionMode
 from scopecraft.agents._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest
+from scopecraft.events import BaseEvent
 
 __all__ = ["GARBAGE_LINES", "AgentContract", "sample_requests"]
 

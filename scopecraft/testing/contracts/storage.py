@@ -37,7 +37,8 @@ from scopecraft._errors import (
     SessionNotFound,
     StorageError,
 )
-from scopecraft._events import (
+from scopecraft._models import Priority, SessionMode, SessionStatus, utcnow
+from scopecraft.events import (
     ENGINE_STREAM,
     AgentMessage,
     CostReported,
@@ -49,7 +50,6 @@ from scopecraft._events import (
     SessionStarting,
     ToolUsed,
 )
-from scopecraft._models import Priority, SessionMode, SessionStatus, utcnow
 from scopecraft.storage._protocol import LogLine, QueueChanges, StorageAdapter
 
 __all__ = ["StorageContract", "new_session_id", "queued_event"]

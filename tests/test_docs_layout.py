@@ -7,9 +7,9 @@ Playwright are required in CI (``CI=true``) and skip the test elsewhere when abs
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +23,7 @@ PAGES = ["index.html", "tutorial/index.html", "cli/index.html", "reference/index
 
 def _require_browser() -> None:
     problem = None
-    if shutil.which("mkdocs") is None and not (Path(sys.executable).parent / "mkdocs").exists():
+    if importlib.util.find_spec("mkdocs") is None:
         problem = "mkdocs is not installed"
     elif not Path(CHROMIUM).exists():
         problem = f"{CHROMIUM} is not installed"

@@ -241,12 +241,16 @@ def missing_program(adapter: AgentAdapter, environ: Mapping[str, str] | None = N
     executable = argvs[0][0]
     if _resolve(executable, env) is not None:
         return None
-    where = "on PATH" if os.sep not in executable else "there"
     return (
-        f"the {adapter.name} agent runs {executable!r}, which is not found {where} (or may not "
-        "be run); install it, or set its path (EngineConfig.agents, `executable`); "
-        "`scopecraft doctor` checks every agent"
+        f"the {adapter.name} agent runs {_not_found(executable)}; install it, or set its path "
+        "(EngineConfig.agents, `executable`); `scopecraft doctor` checks every agent"
     )
+
+
+def _not_found(executable: str) -> str:
+    """``'claude' is not found on PATH (or may not be run)``, or ``there`` for a path."""
+    where = "on PATH" if os.sep not in executable else "there"
+    return f"{executable!r} is not found {where} (or may not be run)"
 
 
 def _check_program(
@@ -268,8 +272,7 @@ def _check_program(
     path = _resolve(program[0], env)
     checked = tuple(dict.fromkeys(opt for argv in argvs for opt in _options(argv, program)))
     if path is None:
-        where = "on PATH" if os.sep not in program[0] else "there"
-        note = f"{program[0]!r} is not found {where} (or may not be run)"
+        note = _not_found(program[0])
         return AgentCheck(name=name, program=program, flags_checked=checked, notes=(note,))
     run = (path, *program[1:])
     notes: list[str] = []

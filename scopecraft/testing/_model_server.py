@@ -384,10 +384,9 @@ class ScriptedModelServer:
         # Each subclass registers its API name when it is defined (`__init_subclass__`);
         # `scopecraft.testing` loads every built-in one with this class, so the base needs
         # no import of its subclasses (and no import cycle).
-        kinds = _KINDS
-        kind = kinds.get(str(spec.get("api")))
+        kind = _KINDS.get(str(spec.get("api")))
         if kind is None:
-            raise ValueError(f"unknown model API {spec.get('api')!r}; known: {sorted(kinds)}")
+            raise ValueError(f"unknown model API {spec.get('api')!r}; known: {sorted(_KINDS)}")
         return kind(
             [turn_from_json(t) for t in spec.get("script", [])],
             port=int(spec.get("port", 0)),

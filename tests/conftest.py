@@ -52,9 +52,8 @@ def _runner_processes(base: Path) -> list[str]:
         cmdline = proc.info.get("cmdline") or []
         if proc.info.get("status") == psutil.STATUS_ZOMBIE:
             continue
-        if "scopecraft.executors._local_runner" in cmdline and any(
-            str(base) in part for part in cmdline
-        ):
+        runner = any(part.endswith("/scopecraft/executors/_local_runner.py") for part in cmdline)
+        if runner and any(str(base) in part for part in cmdline):
             found.append(" ".join(cmdline))
     return found
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,7 +24,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._errors import CapabilityMissing, ExecutorError
+from .._errors import CapabilityMissing, ConfigError, ExecutorError
 from .._models import LogStream
 from ._protocol import (
     Executor,
@@ -40,6 +41,8 @@ __all__ = ["LocalExecutor"]
 log = logging.getLogger("scopecraft.executors.local")
 
 _STREAMS: tuple[LogStream, ...] = ("stdout", "stderr")
+_RUNNER = Path(__file__).with_name("_local_runner.py")
+START_LOCK, ABANDONED = "start.lock", "abandoned"  # as the runner names them
 _READ_LIMIT = 4 * 1024 * 1024
 
 
@@ -48,13 +51,18 @@ class LocalExecutor(Executor):
 
     Args:
         python: The Python interpreter that runs the supervisor (default: this one).
+        start_timeout: Seconds to wait for the supervisor to record itself; then the start
+            fails, and the supervisor, should it come later, ends without running the agent.
     """
 
     name = "local"
     capabilities = ExecutorCapabilities(detached=True)
 
-    def __init__(self, *, python: str | None = None) -> None:
+    def __init__(self, *, python: str | None = None, start_timeout: float = 60.0) -> None:
+        if not start_timeout > 0:
+            raise ConfigError(f"start_timeout must be more than 0 seconds, not {start_timeout}")
         self._python = python or sys.executable
+        self._start_timeout = start_timeout
         self._limiter = anyio.CapacityLimiter(8)
 
     def agent_workdir(self, spec_workdir: Path) -> str:
@@ -91,12 +99,15 @@ class LocalExecutor(Executor):
         env = dict(spec.env)
         if "PYTHONPATH" in os.environ and "PYTHONPATH" not in env:
             env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        token = secrets.token_hex(8)
+        # By path, without its folder on the import path (-P): it imports no package.
         argv = [
             self._python,
-            "-m",
-            "scopecraft.executors._local_runner",
+            "-P",
+            str(_RUNNER),
             str(run_dir),
             str(spec.workdir),
+            token,
             "--",
             *spec.argv,
         ]
@@ -118,12 +129,32 @@ class LocalExecutor(Executor):
             raise ExecutorError(f"cannot start the local runner: {exc}") from exc
         if result.returncode != 0:
             raise ExecutorError(f"the local runner failed to start (exit code {result.returncode})")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self._start_timeout
         while (runtime_id := self._read_runtime_id(run_dir)) is None:
             if time.monotonic() > deadline:
-                raise ExecutorError(f"the local runner did not record itself in {run_dir}")
+                runtime_id = self._give_up(run_dir, token)
+                if runtime_id is not None:
+                    break  # it recorded itself at the last moment: it runs, and is ours
+                raise ExecutorError(
+                    f"the local runner did not record itself in {run_dir} within "
+                    f"{self._start_timeout:g} s (an overloaded host?); it will not run the agent"
+                )
             time.sleep(0.005)  # in a worker thread: the runner writes this within milliseconds
         return self._handle(spec.session_id, spec.attempt, spec.runtime_name, runtime_id, run_dir)
+
+    def _give_up(self, run_dir: Path, token: str) -> str | None:
+        """Give up on the start named ``token``, under the runner's start lock: the runtime
+        id when the runner recorded itself meanwhile, else ``None`` (and that runner, when it
+        comes, ends without running the agent)."""
+        import fcntl
+
+        with open(run_dir / START_LOCK, "ab") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            runtime_id = self._read_runtime_id(run_dir)
+            if runtime_id is None:
+                with open(run_dir / ABANDONED, "a", encoding="ascii") as fh:
+                    fh.write(token + "\n")
+            return runtime_id
 
     @staticmethod
     def _handle(

@@ -7,8 +7,15 @@ with the given argv and working directory, writes its output to ``stdout.log`` a
 the engine that started it may exit at once: the next engine to open collects the output and
 the outcome from the files.
 
-Usage: ``_local_runner RUN_DIR WORKDIR -- ARGV...``. Standard input for the agent is read from
-``RUN_DIR/stdin`` when that file exists.
+Usage: ``_local_runner.py RUN_DIR WORKDIR TOKEN -- ARGV...``. Standard input for the agent is
+read from ``RUN_DIR/stdin`` when that file exists.
+
+The start is claimed under a lock (``start.lock``): the runner records itself only when no
+runner of the attempt did and the engine has not given up on this start (its ``TOKEN`` is
+not listed in ``abandoned``); otherwise it ends without running the agent. So an engine that
+stopped waiting for a slow start never leaves an agent running that nobody supervises, and a
+second start of one attempt never runs the agent twice. It imports nothing of scopecraft (the
+engine runs it by path), so it starts in the time of a bare interpreter.
 """
 
 from __future__ import annotations
@@ -37,16 +44,41 @@ def _write_runtime_id(run_dir: Path) -> None:
     os.replace(tmp, run_dir / "runtime.json")
 
 
+START_LOCK = "start.lock"
+ABANDONED = "abandoned"
+
+
+def claim(run_dir: Path, token: str) -> bool:
+    """Record this runner as the attempt's runtime, unless another runner did or the engine
+    gave up on the start named ``token``; under the start lock, as the engine's give-up."""
+    import fcntl
+
+    with open(run_dir / START_LOCK, "ab") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (run_dir / "runtime.json").exists() or token in _abandoned(run_dir):
+            return False
+        _write_runtime_id(run_dir)
+    return True
+
+
+def _abandoned(run_dir: Path) -> set[str]:
+    try:
+        return set((run_dir / ABANDONED).read_text().split())
+    except FileNotFoundError:
+        return set()
+
+
 def main(argv: list[str]) -> int:
     """Run the agent and record its exit; returns the runner's own exit status."""
-    if len(argv) < 4 or argv[2] != "--":
-        sys.stderr.write("usage: _local_runner RUN_DIR WORKDIR -- ARGV...\n")
+    if len(argv) < 5 or argv[3] != "--":
+        sys.stderr.write("usage: _local_runner.py RUN_DIR WORKDIR TOKEN -- ARGV...\n")
         return 2
-    run_dir, workdir, command = Path(argv[0]), argv[1], argv[3:]
+    run_dir, workdir, token, command = Path(argv[0]), argv[1], argv[2], argv[4:]
     if os.fork() > 0:
         os._exit(0)  # the engine waits for this parent only; the child runs on detached
     os.setsid()
-    _write_runtime_id(run_dir)
+    if not claim(run_dir, token):
+        return 0  # the engine gave up on this start, or another runner has the attempt
     # The whole group gets SIGTERM on cancel: let the agent end first, then record its code.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -41,7 +41,7 @@ from typing import Any
 import anyio
 
 from scopecraft import Engine, SessionStatus
-from scopecraft._scheduler import SCHEDULER_LEASE
+from scopecraft.engine._scheduler import SCHEDULER_LEASE
 from scopecraft.storage import SqliteStorage
 
 GIT_ENV = {
@@ -139,7 +139,7 @@ async def reopen(repo: Path, home: Path, ttl: float, session_id: str) -> tuple[f
             while not (lease and line):
                 now = time.perf_counter() - began
                 if not lease and await engine.storage.lease_holder(SCHEDULER_LEASE) == (
-                    engine._holder
+                    engine._scheduler.holder
                 ):
                     lease = now
                 if not line and await engine.storage.read_logs(session_id, after=after, limit=1):

@@ -328,7 +328,7 @@ async def child(repo: Path, home: Path, raw_db: Path, archive: bool) -> None:
             elif command == "settle":
                 # The leader takes in a queue filled from elsewhere before the clock starts.
                 assert engine is not None
-                engine.wake_scheduler()
+                engine._ctx.wake_scheduler()
                 await anyio.sleep(float(rest[0]))
             elif command == "create":
                 assert engine is not None

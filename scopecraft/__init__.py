@@ -49,7 +49,6 @@ from ._errors import (
 
 if TYPE_CHECKING:
     from ._config import EngineConfig, ResourceLimits
-    from ._engine import Engine
     from ._models import (
         LogEntry,
         Permissions,
@@ -60,13 +59,14 @@ if TYPE_CHECKING:
         Task,
     )
     from ._sync import SyncEngine, connect
+    from .engine import Engine, SessionRequest
     from .executors._protocol import Resources
     from .policies._priority import PriorityQueuePolicy
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Engine": "._engine",
+    "Engine": ".engine._facade",
     "EngineConfig": "._config",
     "LogEntry": "._models",
     "Permissions": "._models",
@@ -76,6 +76,7 @@ _LAZY = {
     "Resources": ".executors._protocol",
     "Session": "._models",
     "SessionMode": "._models",
+    "SessionRequest": ".engine._requests",
     "SessionStatus": "._models",
     "SyncEngine": "._sync",
     "Task": "._models",
@@ -120,6 +121,7 @@ __all__ = [
     "SessionError",
     "SessionMode",
     "SessionNotFound",
+    "SessionRequest",
     "SessionStatus",
     "SessionTimeout",
     "StorageBusy",

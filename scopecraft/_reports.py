@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._models import Session, SessionStatus
 
 if TYPE_CHECKING:
-    from ._engine import Engine
+    from .engine import Engine
 
 __all__ = [
     "CleanupEntry",
@@ -181,7 +181,7 @@ async def costs(engine: Engine, group_by: CostGroup = "task") -> CostReport:
     """
     totals = await engine.costs(group_by=group_by)
     sessions = await engine.list_sessions(all=True)
-    from ._engine import COST_GROUPS
+    from .engine._costs import COST_GROUPS
 
     counts = Counter(COST_GROUPS[group_by](s) for s in sessions)
     rows = [

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from ._engine import Engine
     from ._models import LogEntry
+    from .engine import Engine
     from .events import Event
 
 __all__ = ["closing", "session_story"]
@@ -70,7 +70,7 @@ async def session_story(
     await engine.get_session(session_id)
     first = True
     while True:
-        wake = engine.wake_event(session_id, reset=True)
+        wake = engine._journal.wake_event(session_id, reset=True)
         # The status first: when it has ended, everything it stored is read below.
         ended = (await engine.get_session(session_id)).is_terminal
         async with closing(engine.events(session_id=session_id, after=events_after)) as items:

@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._config import EngineConfig
-from ._engine import Engine
 from ._models import LogEntry, Permissions, Priority, Session, SessionMode, Task
+from ._reports import CostGroup, CostReport, QueueStatus
+from .engine import Engine, SessionRequest
 from .events import Event
 from .executors._protocol import Resources
 from .policies._protocol import QueuePolicy
@@ -80,8 +81,7 @@ class SyncEngine:
         permissions: Permissions | str | None = None,
     ) -> Session:
         """See `Engine.create_session()`."""
-        result: Session = self._call(
-            self._engine.create_session,
+        request = SessionRequest.of(
             task_id,
             mode=mode,
             priority=priority,
@@ -98,6 +98,11 @@ class SyncEngine:
             budget_usd=budget_usd,
             permissions=permissions,
         )
+        return self.submit(request)
+
+    def submit(self, request: SessionRequest) -> Session:
+        """See `Engine.submit()`."""
+        result: Session = self._call(self._engine.submit, request)
         return result
 
     def dispatch(
@@ -202,6 +207,16 @@ class SyncEngine:
     def costs(self, *, group_by: str = "task") -> dict[str, float]:
         """See `Engine.costs()`."""
         result: dict[str, float] = self._call(self._engine.costs, group_by=group_by)
+        return result
+
+    def cost_report(self, group_by: CostGroup = "task") -> CostReport:
+        """See `Engine.cost_report()`."""
+        result: CostReport = self._call(self._engine.cost_report, group_by)
+        return result
+
+    def queue_status(self) -> QueueStatus:
+        """See `Engine.queue_status()`."""
+        result: QueueStatus = self._call(self._engine.queue_status)
         return result
 
     def write_plan(self, session_id: str) -> list[Task]:

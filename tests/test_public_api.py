@@ -57,7 +57,7 @@ def test_import_is_light() -> None:
     """``import scopecraft`` loads no backend (docker, libtmux, pygit2) and no engine."""
     code = (
         "import sys, scopecraft; "
-        "names = ('docker', 'libtmux', 'pygit2', 'scopecraft._engine'); "
+        "names = ('docker', 'libtmux', 'pygit2', 'scopecraft.engine._facade'); "
         "heavy = [m for m in names if m in sys.modules]; "
         "print(','.join(heavy))"
     )

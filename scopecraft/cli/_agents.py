@@ -42,8 +42,8 @@ def check(
     """Say, per agent, whether its CLI is found, its version, whether its help lists every
     option scopecraft passes it, and where its credentials come from; exit 1 when an agent
     asked about is not found or its options could not all be confirmed."""
-    from .._engine import Engine
     from ..agents._check import check_agents
+    from ..engine import Engine
 
     state = state_of(ctx)
     # An engine that is never opened: the configuration and plugins every command uses,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from rich.console import Console
 
-    from .._engine import Engine
+    from ..engine import Engine
 
 __all__ = [
     "CliState",
@@ -105,7 +105,7 @@ def run_with_engine(state: CliState, func: Callable[[Engine], Awaitable[T]]) -> 
     """
     import anyio
 
-    from .._engine import Engine
+    from ..engine import Engine
 
     async def main() -> T:
         async with Engine.open(state.repo, home=state.home) as engine:

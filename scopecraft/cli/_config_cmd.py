@@ -18,7 +18,7 @@ def show(ctx: typer.Context) -> None:
     """Print the merged configuration (the files `<home>/config.toml`,
     `<repo>/.scopecraft/config.toml` and `$SCOPECRAFT_CONFIG`, in that order, over the
     defaults), each top-level key with the file that set it, or `default`."""
-    from .._engine import Engine
+    from ..engine import Engine
 
     state = state_of(ctx)
     engine = Engine(state.repo, home=state.home)  # never opened: no store is touched

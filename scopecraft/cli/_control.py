@@ -11,8 +11,8 @@ from ._common import console, emit_json, run_with_engine, state_of
 from ._session import session_app
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._models import Session
+    from ..engine import Engine
 
 __all__ = ["approve", "budget", "deny", "resume"]
 

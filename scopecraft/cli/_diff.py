@@ -21,7 +21,7 @@ from ..events import ChangesRecorded, WorktreePrepared
 from ..worktrees._gitcli import Checkout, run_git, run_in
 
 if TYPE_CHECKING:
-    from .._engine import Engine
+    from ..engine import Engine
 
 __all__ = ["DiffUnavailable", "FileChange", "SessionDiff", "session_diff"]
 

@@ -43,7 +43,7 @@ def doctor(
     something needed is missing (git, a repository with a commit, a writable home, a
     readable store, or what --require names)."""
     from .._doctor import doctor_failed, run_doctor
-    from .._engine import Engine
+    from ..engine import Engine
 
     state = state_of(ctx)
     names = [part for value in require or () for part in value.split(",")]

@@ -21,8 +21,8 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._reports import CostReport, QueueStatus
+    from ..engine import Engine
 
 __all__ = ["costs", "demo", "mcp", "queue", "serve"]
 
@@ -58,10 +58,8 @@ def queue(ctx: typer.Context) -> None:
     state = state_of(ctx)
 
     async def go(engine: Engine) -> QueueStatus:
-        from .._reports import queue_status
-
         await engine.refresh()
-        return await queue_status(engine)
+        return await engine.queue_status()
 
     status = run_with_engine(state, go)
     entries = [*status.active, *status.queued]
@@ -108,9 +106,7 @@ def costs(
     state = state_of(ctx)
 
     async def go(engine: Engine) -> CostReport:
-        from .._reports import costs as compute
-
-        return await compute(engine, by.value)
+        return await engine.cost_report(by.value)
 
     report = run_with_engine(state, go)
     if state.json:

@@ -28,8 +28,8 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._models import LogEntry, Session
+    from ..engine import Engine
     from ._diff import SessionDiff
 
 __all__ = ["session_app"]
@@ -381,7 +381,9 @@ def start(
         kwargs["agent"] = agent
 
     async def go(engine: Engine) -> tuple[Session, tuple[str, str] | None, bool]:
-        session = await engine.create_session(task_id, **kwargs)
+        from ..engine import SessionRequest
+
+        session = await engine.submit(SessionRequest.of(task_id, **kwargs))
         if not state.json:
             console().print(
                 f"queued {session.id} for {session.task_id}: {session.mode.value} on "
@@ -473,9 +475,7 @@ def show(
         session = await engine.get_session(session_id)
         waiting = None
         if session.status.value == "queued":
-            from .._reports import queue_status
-
-            status = await queue_status(engine)
+            status = await engine.queue_status()
             entry = next((e for e in status.queued if e.session.id == session.id), None)
             if entry is not None and entry.waiting_reason:
                 waiting = (entry.waiting_reason, entry.waiting_detail)
@@ -717,7 +717,7 @@ def cancel(
 
 def _read_feedback(feedback: str | None, file: Path | None, *, json_mode: bool) -> str:
     """The feedback from the argument, standard input (``-``) or ``--file``, read bounded."""
-    from .._engine import MAX_FEEDBACK_CHARS
+    from ..engine._facade import MAX_FEEDBACK_CHARS
 
     if (feedback is None) == (file is None):
         fail(

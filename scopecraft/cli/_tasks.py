@@ -12,8 +12,8 @@ import typer
 from ._common import ExitCode, console, emit_json, new_typer, run_with_engine, state_of
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._models import Task
+    from ..engine import Engine
 
 __all__ = ["tasks_app"]
 

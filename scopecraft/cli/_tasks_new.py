@@ -27,8 +27,8 @@ from ._common import console, emit_json, state_of
 from ._tasks import tasks_app
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._models import Task
+    from ..engine import Engine
     from ..tasks import TaskStore
 
 __all__ = [
@@ -209,7 +209,7 @@ def new_task(
         )
     import anyio
 
-    from .._engine import Engine
+    from ..engine import Engine
 
     # Never opened: its configuration, git layer and task reader, without a store.
     engine = Engine(state.repo, home=state.home)

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from rich.live import Live
     from rich.text import Text
 
-    from .._engine import Engine
     from .._models import Session
+    from ..engine import Engine
     from ._fit import Column
 
 __all__ = [

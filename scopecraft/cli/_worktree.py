@@ -10,8 +10,8 @@ import typer
 from ._common import ExitCode, console, emit_json, new_typer, run_with_engine, state_of
 
 if TYPE_CHECKING:
-    from .._engine import Engine
     from .._reports import CleanupEntry, WorktreeEntry
+    from ..engine import Engine
 
 __all__ = ["worktree_app"]
 

@@ -34,8 +34,8 @@ from .._streams import closing
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
-    from .._engine import Engine
     from .._models import Session
+    from ..engine import Engine
 
 __all__ = [
     "LOG_LINES",

@@ -27,7 +27,7 @@ from ._tools import TOOLS, ToolSpec
 
 if TYPE_CHECKING:
     from .._config import EngineConfig
-    from .._engine import Engine
+    from ..engine import Engine
 
 __all__ = ["INSTRUCTIONS", "create_server", "serve_stdio", "tool_definitions"]
 
@@ -141,7 +141,7 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(_server: Server[Engine]) -> AsyncIterator[Engine]:
-        from .._engine import Engine
+        from ..engine import Engine
 
         async with (
             Engine.open(repo, home=home, config=config) as engine,

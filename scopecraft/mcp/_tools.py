@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._models import LogEntry, Priority, Session, SessionMode, SessionStatus, Task
-from .._reports import CostGroup, CostReport, QueueStatus, costs, queue_status
+from .._reports import CostGroup, CostReport, QueueStatus
 from .._streams import closing
+from ..engine._requests import SessionRequest
 
 if TYPE_CHECKING:
-    from .._engine import Engine
+    from ..engine import Engine
 
 __all__ = [
     "TOOLS",
@@ -222,7 +223,7 @@ async def _session_create(engine: Engine, args: SessionCreateInput) -> Session:
     kwargs["mode"] = args.mode.value
     if args.agent is not None:
         kwargs["agent"] = args.agent
-    return await engine.create_session(args.task_id, **kwargs)
+    return await engine.submit(SessionRequest.of(args.task_id, **kwargs))
 
 
 async def _session_list(engine: Engine, args: SessionListInput) -> SessionListResult:
@@ -280,11 +281,11 @@ async def _task_list(engine: Engine, args: TaskListInput) -> TaskListResult:
 
 
 async def _queue_status(engine: Engine, args: QueueStatusInput) -> QueueStatus:
-    return await queue_status(engine)
+    return await engine.queue_status()
 
 
 async def _costs(engine: Engine, args: CostsInput) -> CostReport:
-    return await costs(engine, args.group_by)
+    return await engine.cost_report(args.group_by)
 
 
 # -- the registry --------------------------------------------------------------------------------

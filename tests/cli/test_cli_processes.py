@@ -139,7 +139,7 @@ def test_help_does_not_import_the_engine() -> None:
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = [m for m in ('scopecraft._engine', 'pydantic', 'rich', 'anyio') "
+        "heavy = [m for m in ('scopecraft.engine._facade', 'pydantic', 'rich', 'anyio') "
         "if m in sys.modules]\n"
         "print('heavy=' + ','.join(heavy))\n"
     )

@@ -20,7 +20,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from support import make_repo
 
 from scopecraft import Engine, SessionStatus
-from scopecraft._scheduler import SCHEDULER_LEASE, holder_identity, holder_is_gone
+from scopecraft.engine._scheduler import SCHEDULER_LEASE, holder_identity, holder_is_gone
 from scopecraft.storage import SqliteStorage
 
 # Far longer than any deadline below: a test passes only if the lease is taken over early.
@@ -29,7 +29,7 @@ CHILD = f"""
 import sys
 import anyio
 from scopecraft import Engine, SessionStatus
-from scopecraft._scheduler import SCHEDULER_LEASE
+from scopecraft.engine._scheduler import SCHEDULER_LEASE
 
 async def main(repo, home, task):
     async with Engine.open(repo, home=home, config={{"lease_ttl": {CHILD_TTL}}}) as engine:

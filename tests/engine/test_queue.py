@@ -105,9 +105,9 @@ async def test_cost_totals_sum_only_the_asked_scopes(repo: Path, home: Path) -> 
         elsewhere = (await engine.wait(other.id, timeout=30)).cost_usd
         second = await engine.create_session("spend-03C", **LOCAL)
         done = await engine.wait(second.id, timeout=30)
-        full = await engine.cost_totals(done)
-        task_only = await engine.cost_totals(done, scopes={"task"})
-        none = await engine.cost_totals(done, scopes=())
+        full = await engine._costs.totals(done)
+        task_only = await engine._costs.totals(done, scopes={"task"})
+        none = await engine._costs.totals(done, scopes=())
     assert full.task == pytest.approx(0.5)
     assert full.day == pytest.approx(0.5 + elsewhere)
     assert task_only.task == pytest.approx(0.5)
@@ -167,12 +167,18 @@ async def test_infrastructure_failure_is_retried(repo: Path, home: Path) -> None
             while (first := await engine.get_session(flaky.id)).status is not SessionStatus.RUNNING:
                 await anyio.sleep(0.05)
         os.killpg(int((first.runtime_id or "0").split(":")[0]), signal.SIGKILL)
-        with anyio.fail_after(30):
+        with anyio.move_on_after(30) as waited:
             while not (
                 (second := await engine.get_session(flaky.id)).attempt == 2
                 and second.status is SessionStatus.RUNNING
             ):
                 await anyio.sleep(0.05)
+        if waited.cancelled_caught:  # say what happened instead, event by event
+            story = [
+                e.model_dump(mode="json", exclude={"session_id", "ts"})
+                async for e in engine.events(session_id=flaky.id)
+            ]
+            pytest.fail(f"attempt 2 did not start within 30 s: {second!r}; events: {story}")
         types = [e.type async for e in engine.events(session_id=flaky.id)]
         assert "session_retry_scheduled" in types
         failed = [e async for e in engine.events(session_id=flaky.id) if e.type == "session_failed"]
@@ -227,5 +233,5 @@ async def _counts_the_queue(repo: Path, home: Path, policy: Any) -> bool:
             return await original(*args, **kwargs)
 
         engine.storage.count_sessions = count  # type: ignore[method-assign]
-        assert await engine._queued_count() == 0
+        assert await engine._requests.queued_count() == 0
         return bool(calls)

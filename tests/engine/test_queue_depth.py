@@ -19,7 +19,7 @@ import attrs
 import pytest
 
 from scopecraft import Engine, PriorityQueuePolicy, SessionStatus
-from scopecraft._scheduler import SCHEDULER_LEASE
+from scopecraft.engine._scheduler import SCHEDULER_LEASE
 from scopecraft.events import SessionCancelled
 from scopecraft.storage import QueueChanges, SqliteStorage, StorageAdapter
 from scopecraft.testing._memory_storage import MemoryStorage

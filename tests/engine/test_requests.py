@@ -284,7 +284,7 @@ async def test_priority_defaults_to_the_task_priority(repo: Path, home: Path) ->
 async def test_bad_feedback_is_refused_before_anything_is_stored(repo: Path, home: Path) -> None:
     """Feedback over the limit, holding a lone surrogate, or not text at all raises a
     RequestRefused; nothing is stored for it."""
-    from scopecraft._engine import MAX_FEEDBACK_CHARS
+    from scopecraft.engine._facade import MAX_FEEDBACK_CHARS
 
     async with Engine.open(repo, home=home) as engine:
         session = await engine.create_session(

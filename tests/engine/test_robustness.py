@@ -202,7 +202,8 @@ async def test_a_start_on_a_full_disk_does_not_leave_the_session_starting(
 
     async with Engine.open(repo, home=home, config={"scheduler_interval": 0.1}) as engine:
         runner = engine._runner
-        real_start, real_append = runner._start_runtime, engine.append
+        journal = engine._journal
+        real_start, real_append = runner._start_runtime, journal.append
         disk_full = True
         starts = 0
 
@@ -219,7 +220,7 @@ async def test_a_start_on_a_full_disk_does_not_leave_the_session_starting(
             return await real_append(session_id, events, *args, **kwargs)
 
         monkeypatch.setattr(runner, "_start_runtime", start)
-        monkeypatch.setattr(engine, "append", append)
+        monkeypatch.setattr(journal, "append", append)
         session = await engine.create_session("ok-01A", **LOCAL)
         with anyio.fail_after(20):
             while starts < 2:  # failed, then tried again (and failed) while the disk is full

@@ -3,6 +3,7 @@ a task's file and worktree are for a session."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,16 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._errors import TaskNotFound
+from .._errors import ScopecraftError, TaskNotFound
 from .._models import Session, Task
 from .._names import validate_task_id
+from ..events import Event, LogLineWritten, TaskStatusChanged
 from ..worktrees._protocol import WorktreeBinding
 from ._context import Context
 
 __all__ = ["Tasks", "task_file_in_tree"]
+
+log = logging.getLogger("scopecraft.engine")
 
 
 class Tasks:
@@ -110,6 +114,44 @@ class Tasks:
         folder (central layout); ``None`` when that file does not exist."""
         info = await self._ctx.worktrees.repo_info()
         return await anyio.to_thread.run_sync(task_file_in_tree, task.path, info.root, worktree)
+
+    async def touch(
+        self, session: Session, task: Task, worktree: Path, *, status: str | None, note: str
+    ) -> list[Event]:
+        """Write a status (``None``: leave it) and a log line into the task's file in
+        ``worktree`` (never the main one); return the events that record it, to store.
+
+        A ``done`` status is written only over ``todo`` or ``in_progress``: an agent that
+        chose ``blocked`` or ``reviewing`` keeps its choice. A file that cannot be written is
+        logged and leaves no event.
+        """
+        info = await self._ctx.worktrees.repo_info()
+        text = f"Session {session.id} ({session.mode.value}, {session.agent}) {note}"
+        from ..tasks import update_task_file
+
+        def update() -> tuple[Path | None, str]:
+            found = task_file_in_tree(task.path, info.root, worktree)
+            if found is None:
+                return None, ""
+            only_from = ("todo", "in_progress") if status == "done" else None
+            return found, update_task_file(found, status=status, log=text, only_from=only_from)
+
+        try:
+            path, now = await anyio.to_thread.run_sync(update)
+        except (OSError, ScopecraftError) as exc:
+            log.warning("cannot update the task file of %s in %s: %s", task.id, worktree, exc)
+            return []
+        if path is None:
+            return []
+        events: list[Event] = []
+        if status is not None and now == status:
+            events.append(
+                TaskStatusChanged(
+                    session_id=session.id, task_id=task.id, status=status, path=str(path)
+                )
+            )
+        events.append(LogLineWritten(session_id=session.id, task_id=task.id, text=text))
+        return events
 
     async def binding_for(self, session: Session, task: Task) -> WorktreeBinding:
         """The worktree binding recorded for ``session`` (recomputed from the task if absent)."""

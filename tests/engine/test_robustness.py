@@ -203,7 +203,7 @@ async def test_a_start_on_a_full_disk_does_not_leave_the_session_starting(
     async with Engine.open(repo, home=home, config={"scheduler_interval": 0.1}) as engine:
         runner = engine._runner
         journal = engine._journal
-        real_start, real_append = runner._start_runtime, journal.append
+        real_start, real_append = runner._launcher.start, journal.append
         disk_full = True
         starts = 0
 
@@ -219,7 +219,7 @@ async def test_a_start_on_a_full_disk_does_not_leave_the_session_starting(
                 raise StorageError("database or disk is full")
             return await real_append(session_id, events, *args, **kwargs)
 
-        monkeypatch.setattr(runner, "_start_runtime", start)
+        monkeypatch.setattr(runner._launcher, "start", start)
         monkeypatch.setattr(journal, "append", append)
         session = await engine.create_session("ok-01A", **LOCAL)
         with anyio.fail_after(20):

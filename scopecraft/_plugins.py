@@ -190,7 +190,19 @@ def missing_members(instance: object, protocol: type) -> list[str]:
     """The members of ``protocol`` (a `typing.Protocol`) that ``instance`` lacks."""
     from typing_extensions import get_protocol_members
 
-    return sorted(m for m in get_protocol_members(protocol) if not hasattr(instance, m))
+    return sorted(m for m in get_protocol_members(protocol) if not _has(instance, m))
+
+
+def _has(instance: object, name: str) -> bool:
+    """Whether ``instance`` has member ``name``, found without running it: a property that
+    needs an open store (``store_id``) is there before the store is opened."""
+    import inspect
+
+    try:
+        inspect.getattr_static(instance, name)
+    except AttributeError:
+        return False
+    return True
 
 
 def check_instance(instance: object, protocol: type, *, what: str) -> None:
@@ -200,10 +212,12 @@ def check_instance(instance: object, protocol: type, *, what: str) -> None:
     Raises:
         PluginError: it does not implement the protocol.
     """
-    if isinstance(instance, protocol):
-        return
+    # Its members found without running them (not isinstance(), which on Python 3.11 reads
+    # each one: a store's store_id refuses to be read before it is opened).
     missing = missing_members(instance, protocol)
-    lacking = f" (it lacks {', '.join(missing)})" if missing else ""
+    if not missing:
+        return
+    lacking = f" (it lacks {', '.join(missing)})"
     raise PluginError(
         f"the {what}, a {type(instance).__name__}, does not implement "
         f"{protocol.__name__}{lacking}; subclass {protocol.__name__} to inherit the defaults "

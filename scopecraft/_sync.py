@@ -18,10 +18,12 @@ from ._config import EngineConfig
 from ._models import LogEntry, Permissions, Priority, Session, SessionMode, Task
 from ._reports import CostGroup, CostReport, QueueStatus
 from .engine import Engine, SessionRequest
+from .engine._seams import PluginSpec
 from .events import Event
 from .executors._protocol import Resources
 from .policies._protocol import QueuePolicy
 from .storage._protocol import StorageAdapter
+from .worktrees._protocol import WorktreeOrchestrator
 
 __all__ = ["SyncEngine", "connect"]
 
@@ -248,10 +250,11 @@ def connect(
     repo: str | os.PathLike[str] = ".",
     *,
     home: str | os.PathLike[str] | None = None,
-    storage: StorageAdapter | None = None,
-    policy: QueuePolicy | None = None,
+    storage: StorageAdapter | PluginSpec | None = None,
+    policy: QueuePolicy | PluginSpec | None = None,
     forward_env: Iterable[str] = (),
     config: EngineConfig | Mapping[str, Any] | None = None,
+    worktrees: WorktreeOrchestrator | PluginSpec | None = None,
 ) -> SyncEngine:
     """Open an engine for blocking code: ``with scopecraft.connect(repo=".") as engine``.
 
@@ -272,6 +275,7 @@ def connect(
                     policy=policy,
                     forward_env=forward_env,
                     config=config,
+                    worktrees=worktrees,
                 )
             )
         )

@@ -36,7 +36,7 @@ from .._models import (
     Task,
 )
 from .._names import validate_env_name, validate_session_id
-from .._plugins import PluginRegistry, check_instance
+from .._plugins import PluginRegistry
 from .._redact import Redactor
 from ..agents._protocol import AgentAdapter
 from ..events import (
@@ -61,6 +61,7 @@ from ._journal import Journal
 from ._requests import Requests, SessionRequest, check_budget, check_text, parse_mode
 from ._runtimes import Runtimes
 from ._scheduler import SCHEDULER_LEASE, Scheduler
+from ._seams import PluginSpec, resolve_policy, resolve_storage, resolve_worktrees
 from ._tasks import Tasks
 from ._worktree_verbs import WorktreeMethods
 
@@ -120,11 +121,12 @@ class Engine(WorktreeMethods):
         repo: str | os.PathLike[str] = ".",
         *,
         home: str | os.PathLike[str] | None = None,
-        storage: StorageAdapter | None = None,
-        policy: QueuePolicy | None = None,
+        storage: StorageAdapter | PluginSpec | None = None,
+        policy: QueuePolicy | PluginSpec | None = None,
         forward_env: Iterable[str] = (),
         config: EngineConfig | Mapping[str, Any] | None = None,
         plugins: PluginRegistry | None = None,
+        worktrees: WorktreeOrchestrator | PluginSpec | None = None,
     ) -> None:
         self.repo = Path(repo).resolve()
         self.home = Path(home).expanduser().resolve() if home is not None else default_home()
@@ -154,12 +156,13 @@ class Engine(WorktreeMethods):
         self.forward_env: tuple[str, ...] = tuple(
             dict.fromkeys(validate_env_name(n) for n in names)
         )
-        if storage is not None:
-            check_instance(storage, StorageAdapter, what="storage given")
-        if policy is not None:
-            check_instance(policy, QueuePolicy, what="policy given")
-        self._storage_arg = storage
-        self.policy: QueuePolicy = policy if policy is not None else PriorityQueuePolicy()
+        given_store = resolve_storage(storage, registry=self.plugins, home=self.home)
+        # A store the caller made is the caller's to close; one made here from a name is ours.
+        self._own_store = storage is None or isinstance(storage, str | Mapping)
+        given_policy = resolve_policy(policy, registry=self.plugins)
+        self.policy: QueuePolicy = (
+            given_policy if given_policy is not None else (PriorityQueuePolicy())
+        )
         # The components, each given the context and the others it needs (never the engine).
         ctx = self._ctx = Context(
             repo=self.repo,
@@ -168,7 +171,8 @@ class Engine(WorktreeMethods):
             policy=self.policy,
             forward_env=self.forward_env,
             plugins=Plugins(self.plugins, self.config),
-            storage=storage,
+            storage=given_store,
+            worktrees=resolve_worktrees(worktrees, registry=self.plugins, repo=self.repo),
         )
         self._journal = Journal(ctx)
         self._runtimes = Runtimes(ctx, self._journal)
@@ -196,24 +200,31 @@ class Engine(WorktreeMethods):
         repo: str | os.PathLike[str] = ".",
         *,
         home: str | os.PathLike[str] | None = None,
-        storage: StorageAdapter | None = None,
-        policy: QueuePolicy | None = None,
+        storage: StorageAdapter | PluginSpec | None = None,
+        policy: QueuePolicy | PluginSpec | None = None,
         forward_env: Iterable[str] = (),
         config: EngineConfig | Mapping[str, Any] | None = None,
+        worktrees: WorktreeOrchestrator | PluginSpec | None = None,
     ) -> _Opener:
         """Open an engine on ``repo``; use as ``async with Engine.open(...) as engine``.
 
         Args:
             repo: Any folder of the git repository whose tasks the engine runs.
             home: The state folder (default ``$SCOPECRAFT_HOME`` or ``~/.scopecraft``).
-            storage: A store instance (default: SQLite in ``home``).
-            policy: A queue policy instance (default ``PriorityQueuePolicy()``).
+            storage: A store: an instance, a URL (``"sqlite:///path/to/file.db"``), a plugin
+                name or a mapping with a ``kind`` (default: ``$SCOPECRAFT_STORAGE_URL``, else
+                SQLite in ``home``).
+            policy: A queue policy: an instance, a plugin name or a mapping with a ``kind``
+                and its configuration (default ``PriorityQueuePolicy()``).
             forward_env: Names of environment variables to forward to agents (secrets:
                 redacted everywhere).
             config: An `EngineConfig` or a mapping of its fields.
+            worktrees: A worktree orchestrator: an instance, a plugin name or a mapping with
+                a ``kind`` (default: the git one, configured by ``config``).
 
         Raises:
-            ConfigError: a bad configuration value.
+            ConfigError: a bad configuration value, or a seam given in no known form.
+            PluginError: a named plugin is not installed or refused its configuration.
             InvalidName: a bad environment variable name in ``forward_env``.
         """
         return _Opener(
@@ -224,6 +235,7 @@ class Engine(WorktreeMethods):
                 "policy": policy,
                 "forward_env": forward_env,
                 "config": config,
+                "worktrees": worktrees,
             }
         )
 
@@ -267,7 +279,7 @@ class Engine(WorktreeMethods):
                         await storage.release_lease(SCHEDULER_LEASE, self._scheduler.holder)
                 finally:
                     await ctx.plugins.aclose()
-                    if self._storage_arg is None:
+                    if self._own_store:
                         await storage.close()
 
     # -- plugins and collaborators -----------------------------------------------------------

@@ -109,13 +109,17 @@ class SqliteStorage(StorageAdapter):
         path: The database file. Defaults to ``<home>/scopecraft.db``.
         home: The folder of the default file: this, else ``$SCOPECRAFT_HOME``, else
             ``~/.scopecraft`` (created with mode 0700 when missing).
+        url: The file as a URL, as ``Engine.open(storage="sqlite:///var/sc.db")`` gives it:
+            ``sqlite://`` then the path (``sqlite:///abs/file.db``, ``sqlite://rel/file.db``);
+            ``sqlite://`` alone is the default file. Not together with ``path``.
         synchronous: SQLite's ``synchronous`` setting. ``NORMAL`` (the default) survives a crash
             of any process; ``FULL`` also survives a power loss, at the cost of an fsync per
             commit.
         busy_timeout: Seconds SQLite waits for another writer's lock before retrying.
 
     Raises:
-        ConfigError: an unknown ``synchronous`` value or a negative ``busy_timeout``.
+        ConfigError: an unknown ``synchronous`` value, a negative ``busy_timeout``, a URL
+            that is not ``sqlite://``, or both a URL and a path.
     """
 
     def __init__(
@@ -123,9 +127,14 @@ class SqliteStorage(StorageAdapter):
         path: str | Path | None = None,
         *,
         home: str | Path | None = None,
+        url: str | None = None,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 30.0,
     ) -> None:
+        if url is not None:
+            if path is not None:
+                raise ConfigError("give the SQLite store a path or a URL, not both")
+            path = _path_of_url(url)
         if synchronous not in ("NORMAL", "FULL"):
             raise ConfigError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
         if busy_timeout < 0:
@@ -796,3 +805,17 @@ def _session_filter(
         args.append(task_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     return where, tuple(args)
+
+
+def _path_of_url(url: str) -> str | None:
+    """The file of a ``sqlite://`` URL (``None``: the default file).
+
+    Raises:
+        ConfigError: not a ``sqlite://`` URL, or one with a query or a fragment.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "sqlite":
+        raise ConfigError(f"not a SQLite URL: {url!r}; use sqlite:///path/to/file.db")
+    if "?" in rest or "#" in rest:
+        raise ConfigError(f"a SQLite URL takes no query or fragment: {url!r}")
+    return rest or None

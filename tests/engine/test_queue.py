@@ -64,8 +64,13 @@ async def test_max_concurrent_two_never_runs_more_than_two(repo: Path, home: Pat
 
 async def test_budget_pauses_and_resumes_after_raise(repo: Path, home: Path) -> None:
     """A session over its budget pauses with ``budget_reached`` (overshooting by at most one
-    report); raising the budget and resuming lets it finish on its next attempt."""
-    steps = "\n".join(["fake: cost 0.3\nfake: sleep 0.2"] * 6)
+    report); raising the budget and resuming lets it finish on its next attempt.
+
+    The reports are a second apart, five output reads (``poll_interval`` 0.2 s): reports
+    that reach the engine in one read were all spent before it could react, so the bound
+    holds as long as the engine reads at least once between two of them, even on a loaded
+    host."""
+    steps = "\n".join(["fake: cost 0.3\nfake: sleep 1"] * 4)
     write_task(repo, "budget-03A", steps)
     _commit(repo)
     async with Engine.open(repo, home=home, config={"stop_grace": 2}) as engine:

@@ -10,8 +10,11 @@ input, a ``Notification`` that it needs attention (a permission prompt, an idle 
 
 Run as a script (``python -I -S _terminal_hooks.py FILE``) this module is the hook command: it
 reads the hook's input, keeps the few fields that say what happened, and appends them as one
-line in a single ``write`` (appends of one line never interleave). It imports only the
-standard library and always exits 0: a broken hook must never stop the agent.
+line in a single ``write`` (appends of one line never interleave). On ``Stop`` and
+``SessionEnd`` it also sums the token usage of the agent's transcript (the ``transcript_path``
+Claude Code hands it: one JSON line per message block, `transcript_usage()`), so an
+interactive session's cost is known without reading the screen. It imports only the standard
+library and always exits 0: a broken hook must never stop the agent.
 """
 
 from __future__ import annotations
@@ -27,10 +30,13 @@ from typing import Any
 __all__ = [
     "HOOKS_FILE",
     "HOOK_EVENTS",
+    "USAGE_LINE_TYPE",
     "HookSignal",
     "claude_hook_command",
     "claude_hook_settings",
+    "parse_usage_line",
     "read_hook_signals",
+    "transcript_usage",
     "write_claude_hook_settings",
 ]
 
@@ -47,6 +53,19 @@ _KEPT = ("hook_event_name", "session_id", "message", "notification_type", "reaso
 _MAX_INPUT = 1024 * 1024
 _MAX_FIELD = 2000
 _READ_LIMIT = 1024 * 1024
+_USAGE_EVENTS = ("Stop", "SessionEnd")
+_TRANSCRIPT_LIMIT = 64 * 1024 * 1024  # bytes of a transcript read (its end, when longer)
+_TRANSCRIPT_LINE = 1024 * 1024  # a longer line (a huge tool result) is skipped
+_MAX_MODELS = 8
+_USAGE_KEYS = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+)
+
+USAGE_LINE_TYPE = "scopecraft_agent_usage"
+"""The ``type`` of the line (on the ``system`` stream) that carries a hook's usage summary."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +90,20 @@ class HookSignal:
     def waiting_for_input(self) -> bool:
         """True when the agent finished its turn or asks for a person (input or approval)."""
         return self.event in ("Stop", "Notification")
+
+    @property
+    def usage(self) -> dict[str, list[int]] | None:
+        """The agent session's token usage so far, by model (see `transcript_usage()`), as
+        a ``Stop`` or ``SessionEnd`` hook summed it; ``None`` when it did not."""
+        return _usage_of(self.fields.get("usage"))
+
+    def usage_line(self) -> str | None:
+        """The ``system`` line that hands the usage to the agent's parser, if there is any."""
+        usage = self.usage
+        if not usage:
+            return None
+        data = {"type": USAGE_LINE_TYPE, "agent_session_id": self.agent_session_id or ""}
+        return json.dumps({**data, "usage": usage}, separators=(",", ":"), sort_keys=True)
 
     def describe(self) -> str:
         """A one-line account, as the engine logs it on the ``system`` stream."""
@@ -175,6 +208,128 @@ def read_hook_signals(path: Path, offset: int = 0) -> tuple[list[HookSignal], in
     return signals, offset + end + 1
 
 
+def transcript_usage(path: Path) -> dict[str, list[int]] | None:
+    """Sum the token usage of a Claude Code transcript, by model.
+
+    The transcript is JSON lines; an ``assistant`` line carries its message's ``id``,
+    ``model`` and ``usage``, and one message spread over several lines (a block per line) is
+    counted once, with the largest count of each kind its lines give. Lines of the model
+    ``<synthetic>`` (the CLI's own error text) cost nothing.
+
+    Bounded: a regular file only, opened without following a link; at most the last 64 MiB
+    are read, lines over 1 MiB are skipped, at most 8 models are kept.
+
+    Returns:
+        For each model, ``[input, cache read, cache creation, output]`` tokens (input without
+        the cached ones, as the Anthropic API counts), or ``None`` when nothing could be read.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        start = max(0, info.st_size - _TRANSCRIPT_LIMIT)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            fh.seek(start)
+            data = fh.read(_TRANSCRIPT_LIMIT)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if start:
+        data = data[data.find(b"\n") + 1 :]  # the first line was cut
+    messages: dict[str, tuple[str, list[int]]] = {}
+    for raw in data.splitlines():
+        if len(raw) > _TRANSCRIPT_LINE or b'"assistant"' not in raw:
+            continue
+        found = _message_usage(raw)
+        if found is None:
+            continue
+        message_id, model, counts = found
+        known = messages.get(message_id)
+        if known is not None:
+            counts = [max(a, b) for a, b in zip(known[1], counts, strict=True)]
+        messages[message_id] = (model, counts)
+    totals: dict[str, list[int]] = {}
+    for model, counts in messages.values():
+        if model not in totals and len(totals) >= _MAX_MODELS:
+            model = "other"
+        into = totals.setdefault(model, [0, 0, 0, 0])
+        for i, count in enumerate(counts):
+            into[i] += count
+    return totals or None
+
+
+def _message_usage(raw: bytes) -> tuple[str, str, list[int]] | None:
+    try:
+        item = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(item, dict) or item.get("type") != "assistant":
+        return None
+    message = item.get("message")
+    if not isinstance(message, dict):
+        return None
+    message_id, model, usage = message.get("id"), message.get("model"), message.get("usage")
+    if not isinstance(message_id, str) or not isinstance(model, str) or not isinstance(usage, dict):
+        return None
+    if model == "<synthetic>" or not model:
+        return None
+    counts: list[int] = []
+    for key in _USAGE_KEYS:
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
+            counts.append(value)
+        else:
+            counts.append(0)
+    return message_id[:200], model[:100], counts
+
+
+def _usage_of(text: object) -> dict[str, list[int]] | None:
+    """A usage summary read back from its JSON text (anything else: ``None``)."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    usage: dict[str, list[int]] = {}
+    for model, counts in list(data.items())[: _MAX_MODELS + 1]:
+        if (
+            isinstance(model, str)
+            and isinstance(counts, list)
+            and len(counts) == len(_USAGE_KEYS)
+            and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)
+        ):
+            usage[model[:100]] = list(counts)
+    return usage or None
+
+
+def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
+    """The agent session id and usage of a line made by `HookSignal.usage_line()`, else
+    ``None``."""
+    if USAGE_LINE_TYPE not in line or len(line) > 64 * 1024:
+        return None
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("type") != USAGE_LINE_TYPE:
+        return None
+    usage = _usage_of(json.dumps(data.get("usage")))
+    session = data.get("agent_session_id")
+    if usage is None:
+        return None
+    return (session if isinstance(session, str) else ""), usage
+
+
 def _record(text: str) -> bytes:
     try:
         data = json.loads(text)
@@ -187,6 +342,11 @@ def _record(text: str) -> bytes:
         for key in _KEPT
         if key in data and isinstance(data[key], str | int | float | bool)
     }
+    transcript = data.get("transcript_path")
+    if data.get("hook_event_name") in _USAGE_EVENTS and isinstance(transcript, str) and transcript:
+        usage = transcript_usage(Path(transcript))
+        if usage:
+            kept["usage"] = json.dumps(usage, separators=(",", ":"), sort_keys=True)
     return (json.dumps(kept, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
 
 

@@ -22,6 +22,7 @@ from scopecraft.events import (
     ToolUsed,
 )
 
+from .._terminal_hooks import parse_usage_line
 from ._common import (
     StderrTail,
     as_count,
@@ -39,9 +40,10 @@ from ._common import (
     validate_resume_id,
     write_private,
 )
+from ._prices import TokenPrice, merged_prices, price_in
 from ._protocol import AgentAdapter, AgentCommand, AgentOutcome, AgentRequest, OutputParser
 
-__all__ = ["ClaudeCodeAgent", "ClaudeStreamParser"]
+__all__ = ["DEFAULT_CLAUDE_PRICES", "ClaudeCodeAgent", "ClaudeStreamParser", "claude_usage_cost"]
 
 log = logging.getLogger("scopecraft.agents.claude")
 
@@ -64,6 +66,46 @@ _EPSILON = 1e-9  # below a billionth of a dollar is float noise, not cost
 _DENIED = re.compile(r"requested permissions? to|haven't granted it", re.IGNORECASE)
 # The model name of the assistant lines Claude Code writes itself to tell an error.
 _SYNTHETIC_MODEL = "<synthetic>"
+_SNAPSHOT = re.compile(r"-\d{8}$")  # claude-sonnet-4-5-20250929
+_CACHE_WRITE = 1.25  # a 5-minute cache write costs 1.25 times the input price
+
+DEFAULT_CLAUDE_PRICES: Mapping[str, TokenPrice] = {
+    "claude-opus-4-6": TokenPrice(5.00, 0.50, 25.00),
+    "claude-opus-4-5": TokenPrice(5.00, 0.50, 25.00),
+    "claude-opus-4-1": TokenPrice(15.00, 1.50, 75.00),
+    "claude-opus-4": TokenPrice(15.00, 1.50, 75.00),
+    "claude-opus-4-0": TokenPrice(15.00, 1.50, 75.00),
+    "claude-sonnet-4-6": TokenPrice(3.00, 0.30, 15.00),
+    "claude-sonnet-4-5": TokenPrice(3.00, 0.30, 15.00),
+    "claude-sonnet-4": TokenPrice(3.00, 0.30, 15.00),
+    "claude-sonnet-4-0": TokenPrice(3.00, 0.30, 15.00),
+    "claude-3-7-sonnet": TokenPrice(3.00, 0.30, 15.00),
+    "claude-haiku-4-5": TokenPrice(1.00, 0.10, 5.00),
+    "claude-3-5-haiku": TokenPrice(0.80, 0.08, 4.00),
+    "claude-3-haiku": TokenPrice(0.25, 0.03, 1.25),
+    "default": TokenPrice(15.00, 1.50, 75.00),
+}
+"""USD per million tokens (input, cache hits, output) of the models Claude Code runs, for an
+interactive session, whose CLI reports tokens but no dollars (print mode reports dollars).
+
+List prices from Anthropic's pricing page (https://docs.anthropic.com/en/docs/about-claude/
+pricing) and published copies of it, read on 2026-12-03; a 5-minute cache write is 1.25 times
+the input price there, as `claude_usage_cost()` counts it. ``default`` prices a model missing
+from the table at the most expensive entry, so an unknown model is not under-counted. Prices
+change: pass ``prices=`` to `ClaudeCodeAgent` to correct or extend them.
+"""
+
+
+def claude_usage_cost(price: TokenPrice, counts: Sequence[int]) -> float:
+    """USD of one model's usage ``[input, cache read, cache creation, output]`` (input
+    without the cached tokens, as the Anthropic API counts)."""
+    fresh, read, write, output = (max(int(c), 0) for c in counts[:4])
+    return (
+        fresh * price.input
+        + write * price.input * _CACHE_WRITE
+        + read * price.cached_input
+        + output * price.output
+    ) / 1_000_000
 
 
 def tool_summary(tool_input: Any) -> str:
@@ -112,6 +154,10 @@ class ClaudeStreamParser(OutputParser):
       becomes a message only when it does not repeat the last one;
     * without a ``result`` line the exit code decides, and the last lines of standard error
       are the failure's reason;
+    * in a terminal (tmux), where the CLI reports no cost, the usage its ``Stop`` and
+      ``SessionEnd`` hooks summed from its transcript (a ``system`` line of the executor's,
+      never one the agent prints) is priced by model (``prices``) as a `CostReported`,
+      counting only what is new since the last report of that Claude session;
     * anything else (non-JSON lines such as ``npm WARN ...``, unknown types) is no event, and
       no input ever raises.
 
@@ -121,14 +167,24 @@ class ClaudeStreamParser(OutputParser):
     Args:
         session_id: The scopecraft session the events belong to.
         agent: The agent's name, for error texts.
+        prices: USD per million tokens by model, for usage without dollars (default
+            `DEFAULT_CLAUDE_PRICES`).
     """
 
     one_line_messages: ClassVar[bool] = False
     """Emit each message as soon as its line is read, instead of when the next one starts."""
 
-    def __init__(self, session_id: str, *, agent: str = "claude-code") -> None:
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        agent: str = "claude-code",
+        prices: Mapping[str, TokenPrice] | None = None,
+    ) -> None:
         self.session_id = session_id
         self.agent = agent
+        self._prices = DEFAULT_CLAUDE_PRICES if prices is None else prices
+        self._running_tokens: dict[str, tuple[int, int]] = {}
         self._identified = False
         self._pending_id: str | None = None
         self._pending_texts: list[str] = []
@@ -154,9 +210,46 @@ class ClaudeStreamParser(OutputParser):
         """
         if self._outcome is not None:
             return []
+        if stream == "system":
+            found = parse_usage_line(line)
+            return self._usage(*found) if found is not None else []
         if stream == "stderr":
             self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)
+
+    def _usage(self, agent_session: str, usage: Mapping[str, Sequence[int]]) -> list[Event]:
+        """A cost report for the usage a terminal session's hooks summed (its Claude
+        session's running totals): only what is new since that session's last report."""
+        events: list[Event] = []
+        self._identify(agent_session or None, events)
+        running = 0.0
+        tokens_in = tokens_out = 0
+        for model, counts in usage.items():
+            price = price_in(self._prices, model, DEFAULT_CLAUDE_PRICES["default"], dated=_SNAPSHOT)
+            running += claude_usage_cost(price, counts)
+            tokens_in += sum(max(int(c), 0) for c in counts[:3])
+            tokens_out += max(int(counts[3]), 0)
+        key = self._agent_session or ""
+        before = self._running_usd.get(key, 0.0)
+        seen_in, seen_out = self._running_tokens.get(key, (0, 0))
+        if running < before - _EPSILON:
+            before, seen_in, seen_out = 0.0, 0, 0  # another transcript: it starts again
+        self._running_usd[key] = running
+        self._running_tokens[key] = (tokens_in, tokens_out)
+        new_in, new_out = max(tokens_in - seen_in, 0), max(tokens_out - seen_out, 0)
+        cost = self.report_cost(
+            added_usd=running - before,
+            input_tokens=new_in or None,
+            output_tokens=new_out or None,
+        )
+        if cost is not None:
+            usage_so_far = {
+                "usd": running,
+                "input_tokens": float(tokens_in),
+                "output_tokens": float(tokens_out),
+            }
+            events.append(cost.model_copy(update={"running_usage": usage_so_far}))
+        return events
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
         """Return the message still pending and the outcome.
@@ -254,6 +347,12 @@ class ClaudeStreamParser(OutputParser):
                 usd = event.running_usage.get("usd")
                 if usd is not None:
                     self._running_usd[agent_session] = float(usd)
+                tokens = (
+                    event.running_usage.get("input_tokens"),
+                    event.running_usage.get("output_tokens"),
+                )
+                if tokens[0] is not None and tokens[1] is not None:
+                    self._running_tokens[agent_session] = (int(tokens[0]), int(tokens[1]))
         self._agent_session = agent_session
 
     def _identify(self, agent_session_id: Any, events: list[Event]) -> None:
@@ -533,9 +632,12 @@ class ClaudeCodeAgent(AgentAdapter):
         user_home: The user's Claude Code folder whose ``settings.json`` and
             ``.credentials.json`` are copied into each session's (default: the engine's
             ``CLAUDE_CONFIG_DIR``, else ``~/.claude``).
+        prices: Prices by model name, merged over `DEFAULT_CLAUDE_PRICES`, for the cost of
+            interactive sessions: a `TokenPrice`, three numbers (input, cache hits, output;
+            USD per million tokens) or a mapping of them.
 
     Raises:
-        ConfigError: the executable or an allowed tool is malformed.
+        ConfigError: the executable, an allowed tool or a price is malformed.
     """
 
     def __init__(
@@ -544,7 +646,9 @@ class ClaudeCodeAgent(AgentAdapter):
         executable: str = "claude",
         allowed_tools: tuple[str, ...] | list[str] = ("mcp__scopecraft",),
         user_home: str | os.PathLike[str] | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
+        self._prices = merged_prices(DEFAULT_CLAUDE_PRICES, prices, "claude-code")
         if not executable or executable.startswith("-"):
             raise ConfigError(f"claude-code: invalid executable {executable!r}")
         self._executable = executable
@@ -669,7 +773,7 @@ class ClaudeCodeAgent(AgentAdapter):
 
     def parser(self, session_id: str) -> ClaudeStreamParser:
         """Return a fresh `ClaudeStreamParser` for one attempt."""
-        return ClaudeStreamParser(session_id, agent=self.name)
+        return ClaudeStreamParser(session_id, agent=self.name, prices=self._prices)
 
 
 _TOOL_RULE = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,199}(?:\([^()\x00-\x1f]{0,500}\))?")

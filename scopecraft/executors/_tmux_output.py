@@ -203,7 +203,11 @@ def read_pane_output(
             new_cursor["pane"] = offset
     signals, hooks_offset = read_hook_signals(run_dir / HOOKS_FILE, int(new_cursor.get("hooks", 0)))
     if signals:
-        lines.extend(("system", signal.describe()) for signal in signals)
+        for signal in signals:
+            lines.append(("system", signal.describe()))
+            usage = signal.usage_line()  # for the agent's parser: the cost of its turns
+            if usage is not None:
+                lines.append(("system", usage))
         new_cursor["hooks"] = hooks_offset
     return lines, new_cursor
 

@@ -363,7 +363,7 @@ def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
     """An interactive session (tmux) with a fresh per-session config folder: the CLI asks no
     first-run question (onboarding, the API key, the trusted folder are prepared), writes the
     file at the default ``edit`` level, and its Stop hook says the turn ended; the pane log
-    keeps its spacing. Cancelling ends it."""
+    keeps its spacing; its cost is counted from its transcript's usage. Cancelling ends it."""
     target = worktree(tmp_path) / "hello.txt"
     server = AnthropicModelServer(
         [
@@ -391,6 +391,14 @@ def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
     assert "Wrote hello dot txt for you." in logs, result.describe()
     assert "API key" not in logs
     assert result.session()["status"] == "cancelled"
+    # The cost, which the interactive CLI does not report: its hooks sum the transcript's
+    # usage (two turns of 100 input and 20 output tokens), priced as Sonnet 4.5, each dollar
+    # once (the Stop may see the transcript before its last message; the SessionEnd of the
+    # cancel sees it all).
+    costs = result.events("cost_reported")
+    assert costs, result.describe()
+    assert sum(e["usd"] for e in costs) == pytest.approx((200 * 3 + 40 * 15) / 1e6)
+    assert costs[-1]["total_usd"] == pytest.approx((200 * 3 + 40 * 15) / 1e6)
 
 
 def test_codex_529_is_retried_and_401_is_not(codex_bin: str, tmp_path: Path) -> None:

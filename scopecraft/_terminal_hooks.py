@@ -209,12 +209,14 @@ def read_hook_signals(path: Path, offset: int = 0) -> tuple[list[HookSignal], in
 
 
 def transcript_usage(path: Path) -> dict[str, list[int]] | None:
-    """Sum the token usage of a Claude Code transcript, by model.
+    """Sum the token usage of an agent's transcript, by model.
 
-    The transcript is JSON lines; an ``assistant`` line carries its message's ``id``,
-    ``model`` and ``usage``, and one message spread over several lines (a block per line) is
-    counted once, with the largest count of each kind its lines give. Lines of the model
-    ``<synthetic>`` (the CLI's own error text) cost nothing.
+    Claude Code's transcript is JSON lines; an ``assistant`` line carries its message's
+    ``id``, ``model`` and ``usage``, and one message spread over several lines (a block per
+    line) is counted once, with the largest count of each kind its lines give. Lines of the
+    model ``<synthetic>`` (the CLI's own error text) cost nothing. Codex's (its rollout file)
+    has a ``token_usage_record`` per model response (``response_id``, ``usage`` with the
+    cached tokens inside ``input_tokens``), of the model the last ``turn_context`` named.
 
     Bounded: a regular file only, opened without following a link; at most the last 64 MiB
     are read, lines over 1 MiB are skipped, at most 8 models are kept.
@@ -244,13 +246,18 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
     if start:
         data = data[data.find(b"\n") + 1 :]  # the first line was cut
     messages: dict[str, tuple[str, list[int]]] = {}
+    codex_model = "default"
     for raw in data.splitlines():
-        if len(raw) > _TRANSCRIPT_LINE or b'"assistant"' not in raw:
+        if len(raw) > _TRANSCRIPT_LINE or not any(m in raw for m in _MARKERS):
             continue
         found = _message_usage(raw)
         if found is None:
             continue
+        if found[0] == "":  # a Codex turn_context: the model of the responses that follow
+            codex_model = found[1]
+            continue
         message_id, model, counts = found
+        model = model or codex_model
         known = messages.get(message_id)
         if known is not None:
             counts = [max(a, b) for a, b in zip(known[1], counts, strict=True)]
@@ -265,12 +272,21 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
     return totals or None
 
 
+_MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"')
+
+
 def _message_usage(raw: bytes) -> tuple[str, str, list[int]] | None:
+    """One line's ``(message id, model, counts)``; ``("", model, [])`` for a Codex
+    ``turn_context``; ``None`` for a line without usage."""
     try:
         item = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(item, dict) or item.get("type") != "assistant":
+    if not isinstance(item, dict):
+        return None
+    if item.get("type") in ("turn_context", "token_usage_record"):
+        return _codex_usage(item)
+    if item.get("type") != "assistant":
         return None
     message = item.get("message")
     if not isinstance(message, dict):
@@ -288,6 +304,28 @@ def _message_usage(raw: bytes) -> tuple[str, str, list[int]] | None:
         else:
             counts.append(0)
     return message_id[:200], model[:100], counts
+
+
+def _count(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**12:
+        return value
+    return 0
+
+
+def _codex_usage(item: dict[str, Any]) -> tuple[str, str, list[int]] | None:
+    payload = item.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    if item.get("type") == "turn_context":
+        model = payload.get("model")
+        return ("", model[:100], []) if isinstance(model, str) and model else None
+    response_id, usage = payload.get("response_id"), payload.get("usage")
+    if not isinstance(response_id, str) or not isinstance(usage, dict):
+        return None
+    total, cached = _count(usage.get("input_tokens")), _count(usage.get("cached_input_tokens"))
+    cached = min(cached, total)
+    counts = [total - cached, cached, 0, _count(usage.get("output_tokens"))]
+    return "codex:" + response_id[:200], "", counts
 
 
 def _usage_of(text: object) -> dict[str, list[int]] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from scopecraft._models import LogStream, Permissions
 from scopecraft.events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
 
+from .._terminal_hooks import parse_usage_line
 from ._common import (
     StderrTail,
     as_count,
@@ -143,9 +144,35 @@ class CodexExecParser(OutputParser):
         """Read one line of output and return the events it makes. Never raises."""
         if self._outcome is not None:
             return []
+        if stream == "system":
+            found = parse_usage_line(line)
+            return self._hook_usage(*found) if found is not None else []
         if stream == "stderr":
             self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)
+
+    def _hook_usage(self, thread: str, usage: Mapping[str, Sequence[int]]) -> list[Event]:
+        """A cost report for the usage a terminal session's hooks summed from its rollout
+        file (the thread's running totals, every model priced as this session's)."""
+        events: list[Event] = []
+        if thread and not self._identified:
+            self._identified = True
+            self._thread = thread
+            events.append(
+                AgentSessionIdentified(session_id=self.session_id, agent_session_id=thread)
+            )
+        fresh = sum(max(int(c[0]), 0) for c in usage.values())
+        cached = sum(max(int(c[1]), 0) for c in usage.values())
+        output = sum(max(int(c[3]), 0) for c in usage.values())
+        total = {
+            "input_tokens": fresh + cached,
+            "cached_input_tokens": cached,
+            "output_tokens": output,
+        }
+        running = {k: total.get(k, 0) for k in _USAGE_KEYS}
+        if running != self._running.get(self._thread or ""):  # nothing new: no report
+            self._report_running(running, events)
+        return events
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
         """Return the outcome: a failure event wins, then a completed turn, then the exit code."""
@@ -234,7 +261,10 @@ class CodexExecParser(OutputParser):
         counts = {key: as_count(usage.get(key)) for key in _USAGE_KEYS}
         if counts["input_tokens"] is None and counts["output_tokens"] is None:
             return
-        total = {key: value or 0 for key, value in counts.items()}
+        self._report_running({key: value or 0 for key, value in counts.items()}, events)
+
+    def _report_running(self, total: dict[str, int], events: list[Event]) -> None:
+        """Report what a thread's running usage ``total`` adds to its last one."""
         last = self._running.get(self._thread or "", {})
         if any(total[key] < last.get(key, 0) for key in _USAGE_KEYS):
             last = {}  # a smaller running total: a new count, not the old one's continuation

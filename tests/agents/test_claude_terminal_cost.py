@@ -152,3 +152,45 @@ def test_prices_can_be_given_and_unknown_models_cost_the_most() -> None:
     assert unknown == pytest.approx(15.0)
     with pytest.raises(ConfigError, match="price"):
         ClaudeCodeAgent(prices={"claude-next": (1.0, -1, 2.0)})
+
+
+def _codex(kind: str, payload: dict[str, object]) -> str:
+    return json.dumps({"type": kind, "payload": payload})
+
+
+def test_a_codex_rollout_is_summed_by_response_and_model(tmp_path: Path) -> None:
+    """Codex's rollout file: a usage record per model response (counted once, cached tokens
+    inside ``input_tokens``), of the model the last ``turn_context`` named; the running
+    ``token_count`` totals are not counted again."""
+    usage = {"input_tokens": 100, "cached_input_tokens": 40, "output_tokens": 20}
+    path = _transcript(
+        tmp_path / "rollout.jsonl",
+        [
+            _codex("turn_context", {"model": "gpt-5.5"}),
+            _codex("token_usage_record", {"response_id": "r1", "usage": usage}),
+            _codex("token_usage_record", {"response_id": "r1", "usage": usage}),
+            _codex("event_msg", {"type": "token_count", "info": {"total_token_usage": usage}}),
+            _codex("turn_context", {"model": "gpt-5.4-mini"}),
+            _codex("token_usage_record", {"response_id": "r2", "usage": usage}),
+        ],
+    )
+    assert hooks.transcript_usage(path) == {
+        "gpt-5.5": [60, 40, 0, 20],
+        "gpt-5.4-mini": [60, 40, 0, 20],
+    }
+
+
+def test_the_codex_parser_prices_hook_usage_once() -> None:
+    """A terminal Codex session's hook usage is a cost at the session's model's price;
+    the same totals again add nothing; the pane's copy of such a line is not believed."""
+    from scopecraft.agents import CodexAgent
+
+    parser = CodexAgent().parser("ses-1")
+    line = _line("thread-1", {"gpt-5.5": [160, 40, 0, 40]})
+    assert parser.feed(line, "stdout") == []
+    events = parser.feed(line, "system")
+    assert isinstance(events[0], AgentSessionIdentified)
+    (cost,) = [e for e in events if isinstance(e, CostReported)]
+    assert cost.usd > 0
+    assert cost.input_tokens == 200
+    assert parser.feed(line, "system") == []

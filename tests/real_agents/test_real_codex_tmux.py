@@ -37,8 +37,8 @@ def test_interactive_codex_in_tmux_asks_nothing_edits_and_its_stop_hook_ends_the
     codex_bin: str, tmp_path: Path
 ) -> None:
     """The TUI asks nothing, runs an ``exec_command`` that writes in the worktree, shows the
-    answer, and its Stop hook (trusted by the adapter) says the turn ended; cancelling ends
-    the session and no ``codex app-server`` daemon is left.
+    answer, and its Stop hook (trusted by the adapter) says the turn ended and brings the
+    turn's cost; cancelling ends the session and no ``codex app-server`` daemon is left.
 
     Besides the two turns of the task, the TUI names the new thread with a request of its own
     (``thread_source`` ``thread_title``), sent while the first turn runs: it may come before
@@ -88,6 +88,12 @@ def test_interactive_codex_in_tmux_asks_nothing_edits_and_its_stop_hook_ends_the
     for question in ("Meet GPT", "Try new model", "Hooks need review", "trust them"):
         assert question not in screen, question
     assert result.session()["status"] == "cancelled", result.describe()
+    # The cost, which the TUI does not print: its hooks sum the rollout file's usage records
+    # (two responses of 100 input and 20 output tokens; the title thread is not in it),
+    # priced as the session's model (gpt-5.5), each dollar once.
+    costs = result.events("cost_reported")
+    assert costs, result.describe()
+    assert sum(e["usd"] for e in costs) == pytest.approx((200 * 5 + 40 * 30) / 1e6)
 
     home = tmp_path / "engine-home" / "sessions" / result.session()["id"] / "agent-state"
     assert (home / "hooks.json").is_file()

@@ -275,6 +275,25 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
 _MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"')
 
 
+def _settle(path: Path, *, quiet: float = 0.3, most: float = 3.0) -> None:
+    """Wait (at most ``most`` seconds) until ``path`` stopped growing for ``quiet`` seconds:
+    the CLI may still be writing the turn's last message when its hook starts."""
+    import time
+
+    deadline = time.monotonic() + most
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            size = os.stat(path, follow_symlinks=False).st_size
+        except OSError:
+            return
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
 def _message_usage(raw: bytes) -> tuple[str, str, list[int]] | None:
     """One line's ``(message id, model, counts)``; ``("", model, [])`` for a Codex
     ``turn_context``; ``None`` for a line without usage."""
@@ -382,6 +401,7 @@ def _record(text: str) -> bytes:
     }
     transcript = data.get("transcript_path")
     if data.get("hook_event_name") in _USAGE_EVENTS and isinstance(transcript, str) and transcript:
+        _settle(Path(transcript))
         usage = transcript_usage(Path(transcript))
         if usage:
             kept["usage"] = json.dumps(usage, separators=(",", ":"), sort_keys=True)

@@ -194,3 +194,15 @@ def test_the_codex_parser_prices_hook_usage_once() -> None:
     assert cost.usd > 0
     assert cost.input_tokens == 200
     assert parser.feed(line, "system") == []
+
+
+def test_the_hook_waits_for_the_transcript_to_settle(tmp_path: Path) -> None:
+    """A transcript that stopped growing (or is not there) is read after a short quiet
+    spell, never after the 3 s bound."""
+    import time
+
+    path = _transcript(tmp_path / "t.jsonl", [_assistant("m", {"input_tokens": 1})])
+    began = time.monotonic()
+    hooks._settle(path)
+    hooks._settle(tmp_path / "gone.jsonl")
+    assert time.monotonic() - began < 2.5

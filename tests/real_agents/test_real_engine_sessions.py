@@ -393,8 +393,8 @@ def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
     assert result.session()["status"] == "cancelled"
     # The cost, which the interactive CLI does not report: its hooks sum the transcript's
     # usage (two turns of 100 input and 20 output tokens), priced as Sonnet 4.5, each dollar
-    # once (the Stop may see the transcript before its last message; the SessionEnd of the
-    # cancel sees it all).
+    # once: the Stop hook waits for the CLI to finish writing the turn's last message, so the
+    # cost is all there before the cancel.
     costs = result.events("cost_reported")
     assert costs, result.describe()
     assert sum(e["usd"] for e in costs) == pytest.approx((200 * 3 + 40 * 15) / 1e6)

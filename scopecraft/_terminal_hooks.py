@@ -275,7 +275,7 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
 _MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"')
 
 
-def _settle(path: Path, *, quiet: float = 0.3, most: float = 3.0) -> None:
+def _settle(path: Path, *, quiet: float = 0.3, most: float = 2.0) -> None:
     """Wait (at most ``most`` seconds) until ``path`` stopped growing for ``quiet`` seconds:
     the CLI may still be writing the turn's last message when its hook starts."""
     import time

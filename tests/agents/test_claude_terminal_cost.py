@@ -198,7 +198,7 @@ def test_the_codex_parser_prices_hook_usage_once() -> None:
 
 def test_the_hook_waits_for_the_transcript_to_settle(tmp_path: Path) -> None:
     """A transcript that stopped growing (or is not there) is read after a short quiet
-    spell, never after the 3 s bound."""
+    spell, never after the 2 s bound (a Codex SessionEnd hook has 3 s)."""
     import time
 
     path = _transcript(tmp_path / "t.jsonl", [_assistant("m", {"input_tokens": 1})])

@@ -5,16 +5,19 @@ instead runs *hooks* at defined moments and hands each one a JSON object on stan
 `claude_hook_settings()` builds the settings that make it append that object, as one line,
 to ``hooks.jsonl`` in the attempt's run folder; the tmux executor reads the file by byte
 offset (`read_hook_signals()`): a ``Stop`` says the agent finished a turn and waits for
-input, a ``Notification`` that it needs attention (a permission prompt, an idle prompt), a
+input, a ``StopFailure`` that an API error ended the turn (and which: ``server_error``,
+``rate_limit``, ``authentication_failed``, ...), a ``Notification`` that it needs attention
+(a permission prompt, an idle prompt), a ``UserPromptSubmit`` that it was given a prompt, a
 ``SessionEnd`` that its session ended (and why), a ``SessionStart`` which agent session runs.
 
 Run as a script (``python -I -S _terminal_hooks.py FILE``) this module is the hook command: it
 reads the hook's input, keeps the few fields that say what happened, and appends them as one
-line in a single ``write`` (appends of one line never interleave). On ``Stop`` and
-``SessionEnd`` it also sums the token usage of the agent's transcript (the ``transcript_path``
-Claude Code hands it: one JSON line per message block, `transcript_usage()`), so an
-interactive session's cost is known without reading the screen. It imports only the standard
-library and always exits 0: a broken hook must never stop the agent.
+line in a single ``write`` (appends of one line never interleave). On ``Stop``,
+``StopFailure``, ``UserPromptSubmit`` and ``SessionEnd`` it also reads the agent's transcript
+(the ``transcript_path`` Claude Code hands it: one JSON line per message block,
+`read_transcript()`): the token usage, so an interactive session's cost is known without
+reading the screen, and the tool uses a person refused at a permission prompt. It imports
+only the standard library and always exits 0: a broken hook must never stop the agent.
 """
 
 from __future__ import annotations
@@ -31,11 +34,14 @@ __all__ = [
     "HOOKS_FILE",
     "HOOK_EVENTS",
     "USAGE_LINE_TYPE",
+    "HookReport",
     "HookSignal",
+    "TranscriptSummary",
     "claude_hook_command",
     "claude_hook_settings",
-    "parse_usage_line",
+    "parse_report_line",
     "read_hook_signals",
+    "read_transcript",
     "transcript_usage",
     "write_claude_hook_settings",
 ]
@@ -43,17 +49,37 @@ __all__ = [
 HOOKS_FILE = "hooks.jsonl"
 """The file in the run folder that hooks append to."""
 
-HOOK_EVENTS = ("SessionStart", "Stop", "Notification", "SessionEnd")
+HOOK_EVENTS = (
+    "SessionStart",
+    "Stop",
+    "StopFailure",
+    "Notification",
+    "UserPromptSubmit",
+    "SessionEnd",
+)
 """The Claude Code hook events scopecraft listens to."""
 
 CLAUDE_SETTINGS_FILE = "claude-settings.json"
 """Where `write_claude_hook_settings()` writes the settings (for ``claude --settings``)."""
 
-_KEPT = ("hook_event_name", "session_id", "message", "notification_type", "reason", "title")
+_KEPT = (
+    "hook_event_name",
+    "session_id",
+    "message",
+    "notification_type",
+    "reason",
+    "title",
+    "error",
+    "last_assistant_message",
+)
 _MAX_INPUT = 1024 * 1024
 _MAX_FIELD = 2000
 _READ_LIMIT = 1024 * 1024
-_USAGE_EVENTS = ("Stop", "SessionEnd")
+_TRANSCRIPT_EVENTS = ("Stop", "StopFailure", "UserPromptSubmit", "SessionEnd")
+_MAX_DENIALS = 50  # the last refused tool uses a hook reports
+_DENIAL_TEXT = ("The user doesn't want to proceed with this tool use",)
+RETRYABLE_STOP_ERRORS = frozenset({"rate_limit", "overloaded", "server_error"})
+"""The ``StopFailure`` errors that are the infrastructure's (the next attempt may pass)."""
 _TRANSCRIPT_LIMIT = 64 * 1024 * 1024  # bytes of a transcript read (its end, when longer)
 _TRANSCRIPT_LINE = 1024 * 1024  # a longer line (a huge tool result) is skipped
 _MAX_MODELS = 8
@@ -65,7 +91,39 @@ _USAGE_KEYS = (
 )
 
 USAGE_LINE_TYPE = "scopecraft_agent_usage"
-"""The ``type`` of the line (on the ``system`` stream) that carries a hook's usage summary."""
+"""The ``type`` of the line (on the ``system`` stream) that carries what a hook read: usage,
+refused tool uses, the API error that ended a turn."""
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptSummary:
+    """What `read_transcript()` found.
+
+    Attributes:
+        usage: For each model, ``[input, cache read, cache creation, output]`` tokens.
+        denials: The tool uses a person refused, oldest first, as ``(tool use id, tool name,
+            what the agent was told)``; the last `_MAX_DENIALS` only.
+    """
+
+    usage: dict[str, list[int]]
+    denials: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HookReport:
+    """A report line read back (`parse_report_line()`).
+
+    Attributes:
+        agent_session_id: The agent's session, or ``""``.
+        usage: The session's token usage so far by model, or ``None``.
+        denials: Refused tool uses, ``(id, name, reason)``.
+        failure: For a turn an API error ended, ``(error kind, the agent's message)``.
+    """
+
+    agent_session_id: str
+    usage: dict[str, list[int]] | None = None
+    denials: tuple[tuple[str, str, str], ...] = ()
+    failure: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +147,7 @@ class HookSignal:
     @property
     def waiting_for_input(self) -> bool:
         """True when the agent finished its turn or asks for a person (input or approval)."""
-        return self.event in ("Stop", "Notification")
+        return self.event in ("Stop", "StopFailure", "Notification")
 
     @property
     def usage(self) -> dict[str, list[int]] | None:
@@ -97,18 +155,48 @@ class HookSignal:
         a ``Stop`` or ``SessionEnd`` hook summed it; ``None`` when it did not."""
         return _usage_of(self.fields.get("usage"))
 
-    def usage_line(self) -> str | None:
-        """The ``system`` line that hands the usage to the agent's parser, if there is any."""
-        usage = self.usage
-        if not usage:
+    @property
+    def denials(self) -> tuple[tuple[str, str, str], ...]:
+        """The refused tool uses the hook read in the transcript, ``(id, name, reason)``."""
+        return _denials_of(self.fields.get("denials"))
+
+    @property
+    def failure(self) -> tuple[str, str] | None:
+        """For a ``StopFailure``: ``(error kind, the agent's message)``."""
+        if self.event != "StopFailure":
             return None
-        data = {"type": USAGE_LINE_TYPE, "agent_session_id": self.agent_session_id or ""}
-        return json.dumps({**data, "usage": usage}, separators=(",", ":"), sort_keys=True)
+        kind = self.fields.get("error", "") or "unknown"
+        return kind, " ".join(self.fields.get("last_assistant_message", "").split())
+
+    def report_line(self) -> str | None:
+        """The ``system`` line that hands what the hook read to the agent's parser (usage,
+        refused tool uses, the API error that ended the turn), if there is any."""
+        usage, denials, failure = self.usage, self.denials, self.failure
+        if not usage and not denials and failure is None:
+            return None
+        data: dict[str, Any] = {
+            "type": USAGE_LINE_TYPE,
+            "agent_session_id": self.agent_session_id or "",
+        }
+        if usage:
+            data["usage"] = usage
+        if denials:
+            data["denials"] = [list(d) for d in denials]
+        if failure is not None:
+            data["failure"] = list(failure)
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     def describe(self) -> str:
         """A one-line account, as the engine logs it on the ``system`` stream."""
         if self.event == "Stop":
             text = "agent hook Stop: the agent finished its turn and waits for input"
+        elif self.event == "StopFailure":
+            kind, said = self.failure or ("unknown", "")
+            text = f"agent hook StopFailure: an API error ended the turn ({kind})"
+            if said:
+                text += f": {said}"
+        elif self.event == "UserPromptSubmit":
+            text = "agent hook UserPromptSubmit: the agent was given a prompt"
         elif self.event == "Notification":
             text = f"agent hook Notification: {self.message or 'the agent needs attention'}"
             if self.kind:
@@ -209,21 +297,35 @@ def read_hook_signals(path: Path, offset: int = 0) -> tuple[list[HookSignal], in
 
 
 def transcript_usage(path: Path) -> dict[str, list[int]] | None:
-    """Sum the token usage of an agent's transcript, by model.
-
-    Claude Code's transcript is JSON lines; an ``assistant`` line carries its message's
-    ``id``, ``model`` and ``usage``, and one message spread over several lines (a block per
-    line) is counted once, with the largest count of each kind its lines give. Lines of the
-    model ``<synthetic>`` (the CLI's own error text) cost nothing. Codex's (its rollout file)
-    has a ``token_usage_record`` per model response (``response_id``, ``usage`` with the
-    cached tokens inside ``input_tokens``), of the model the last ``turn_context`` named.
-
-    Bounded: a regular file only, opened without following a link; at most the last 64 MiB
-    are read, lines over 1 MiB are skipped, at most 8 models are kept.
+    """Sum the token usage of an agent's transcript, by model (`read_transcript()`).
 
     Returns:
         For each model, ``[input, cache read, cache creation, output]`` tokens (input without
         the cached ones, as the Anthropic API counts), or ``None`` when nothing could be read.
+    """
+    summary = read_transcript(path)
+    return summary.usage if summary is not None and summary.usage else None
+
+
+def read_transcript(path: Path) -> TranscriptSummary | None:
+    """Read an agent's transcript: its token usage by model and the tool uses refused.
+
+    Claude Code's transcript is JSON lines; an ``assistant`` line carries its message's
+    ``id``, ``model`` and ``usage``, and one message spread over several lines (a block per
+    line) is counted once, with the largest count of each kind its lines give. Lines of the
+    model ``<synthetic>`` (the CLI's own error text) cost nothing. A tool use a person refused
+    at a permission prompt is a ``user`` line whose ``tool_result`` is an error and that says
+    so (``toolDenialKind``, or the CLI's refusal text); its name comes from the ``tool_use``
+    block of the same id. Codex's transcript (its rollout file) has a ``token_usage_record``
+    per model response (``response_id``, ``usage`` with the cached tokens inside
+    ``input_tokens``), of the model the last ``turn_context`` named.
+
+    Bounded: a regular file only, opened without following a link; at most the last 64 MiB
+    are read, lines over 1 MiB are skipped, at most 8 models and the last 50 refusals are
+    kept.
+
+    Returns:
+        The summary, or ``None`` when the file could not be read.
     """
     import stat
 
@@ -246,11 +348,21 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
     if start:
         data = data[data.find(b"\n") + 1 :]  # the first line was cut
     messages: dict[str, tuple[str, list[int]]] = {}
+    tools: dict[str, str] = {}
+    denials: dict[str, tuple[str, str, str]] = {}
     codex_model = "default"
     for raw in data.splitlines():
         if len(raw) > _TRANSCRIPT_LINE or not any(m in raw for m in _MARKERS):
             continue
-        found = _message_usage(raw)
+        try:
+            item = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if not isinstance(item, dict):
+            continue
+        if b'"tool_' in raw:
+            _tool_blocks(item, tools, denials)
+        found = _message_usage(item)
         if found is None:
             continue
         if found[0] == "":  # a Codex turn_context: the model of the responses that follow
@@ -269,10 +381,51 @@ def transcript_usage(path: Path) -> dict[str, list[int]] | None:
         into = totals.setdefault(model, [0, 0, 0, 0])
         for i, count in enumerate(counts):
             into[i] += count
-    return totals or None
+    refused = tuple(
+        (use_id, tools.get(use_id, name), reason) for use_id, name, reason in denials.values()
+    )
+    return TranscriptSummary(usage=totals, denials=refused[-_MAX_DENIALS:])
 
 
-_MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"')
+def _tool_blocks(
+    item: dict[str, Any], tools: dict[str, str], denials: dict[str, tuple[str, str, str]]
+) -> None:
+    """Note a Claude transcript line's tool uses (id -> name) and refused tool results."""
+    message = item.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        return
+    refused_line = isinstance(item.get("toolDenialKind"), str)
+    for block in content[:64]:
+        if not isinstance(block, dict):
+            continue
+        use_id = block.get("id") if block.get("type") == "tool_use" else block.get("tool_use_id")
+        if not isinstance(use_id, str) or not use_id:
+            continue
+        use_id = use_id[:200]
+        if block.get("type") == "tool_use":
+            name = block.get("name")
+            if isinstance(name, str) and name and len(tools) < 10_000:
+                tools[use_id] = name[:200]
+        elif block.get("type") == "tool_result" and block.get("is_error") is True:
+            text = _result_text(block.get("content"))
+            if refused_line or text.startswith(_DENIAL_TEXT):
+                denials.pop(use_id, None)
+                denials[use_id] = (use_id, "", " ".join(text.split())[:500])
+                if len(denials) > _MAX_DENIALS:
+                    denials.pop(next(iter(denials)))
+
+
+def _result_text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = [b.get("text") for b in content[:16] if isinstance(b, dict)]
+        return " ".join(t for t in texts if isinstance(t, str))
+    return ""
+
+
+_MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"', b'"tool_result"')
 
 
 def _settle(path: Path, *, quiet: float = 0.3, most: float = 2.0) -> None:
@@ -294,15 +447,9 @@ def _settle(path: Path, *, quiet: float = 0.3, most: float = 2.0) -> None:
         time.sleep(0.05)
 
 
-def _message_usage(raw: bytes) -> tuple[str, str, list[int]] | None:
+def _message_usage(item: dict[str, Any]) -> tuple[str, str, list[int]] | None:
     """One line's ``(message id, model, counts)``; ``("", model, [])`` for a Codex
     ``turn_context``; ``None`` for a line without usage."""
-    try:
-        item = json.loads(raw)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(item, dict):
-        return None
     if item.get("type") in ("turn_context", "token_usage_record"):
         return _codex_usage(item)
     if item.get("type") != "assistant":
@@ -369,10 +516,9 @@ def _usage_of(text: object) -> dict[str, list[int]] | None:
     return usage or None
 
 
-def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
-    """The agent session id and usage of a line made by `HookSignal.usage_line()`, else
-    ``None``."""
-    if USAGE_LINE_TYPE not in line or len(line) > 64 * 1024:
+def parse_report_line(line: str) -> HookReport | None:
+    """What a line made by `HookSignal.report_line()` says, else ``None``."""
+    if USAGE_LINE_TYPE not in line or len(line) > 256 * 1024:
         return None
     try:
         data = json.loads(line)
@@ -380,11 +526,51 @@ def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
         return None
     if not isinstance(data, dict) or data.get("type") != USAGE_LINE_TYPE:
         return None
-    usage = _usage_of(json.dumps(data.get("usage")))
-    session = data.get("agent_session_id")
-    if usage is None:
+    usage = _usage_of(json.dumps(data.get("usage"))) if "usage" in data else None
+    denials = _denials_of(json.dumps(data.get("denials"))) if "denials" in data else ()
+    failure: tuple[str, str] | None = None
+    found = data.get("failure")
+    if isinstance(found, list) and len(found) == 2 and all(isinstance(f, str) for f in found):
+        failure = (found[0][:100] or "unknown", found[1][:_MAX_FIELD])
+    if usage is None and not denials and failure is None:
         return None
-    return (session if isinstance(session, str) else ""), usage
+    session = data.get("agent_session_id")
+    return HookReport(
+        agent_session_id=session if isinstance(session, str) else "",
+        usage=usage,
+        denials=denials,
+        failure=failure,
+    )
+
+
+def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
+    """The agent session id and usage of a report line that holds usage, else ``None``."""
+    report = parse_report_line(line)
+    if report is None or report.usage is None:
+        return None
+    return report.agent_session_id, report.usage
+
+
+def _denials_of(text: object) -> tuple[tuple[str, str, str], ...]:
+    """Refused tool uses read back from their JSON text: ``[[id, name, reason], ...]``."""
+    if not isinstance(text, str) or not text:
+        return ()
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return ()
+    if not isinstance(data, list):
+        return ()
+    found: list[tuple[str, str, str]] = []
+    for item in data[:_MAX_DENIALS]:
+        if (
+            isinstance(item, list)
+            and len(item) == 3
+            and all(isinstance(part, str) for part in item)
+            and item[0]
+        ):
+            found.append((item[0][:200], item[1][:200], item[2][:500]))
+    return tuple(found)
 
 
 def _record(text: str) -> bytes:
@@ -400,11 +586,14 @@ def _record(text: str) -> bytes:
         if key in data and isinstance(data[key], str | int | float | bool)
     }
     transcript = data.get("transcript_path")
-    if data.get("hook_event_name") in _USAGE_EVENTS and isinstance(transcript, str) and transcript:
+    reads = data.get("hook_event_name") in _TRANSCRIPT_EVENTS
+    if reads and isinstance(transcript, str) and transcript:
         _settle(Path(transcript))
-        usage = transcript_usage(Path(transcript))
-        if usage:
-            kept["usage"] = json.dumps(usage, separators=(",", ":"), sort_keys=True)
+        summary = read_transcript(Path(transcript))
+        if summary is not None and summary.usage:
+            kept["usage"] = json.dumps(summary.usage, separators=(",", ":"), sort_keys=True)
+        if summary is not None and summary.denials:
+            kept["denials"] = json.dumps([list(d) for d in summary.denials])
     return (json.dumps(kept, ensure_ascii=True, separators=(",", ":")) + "\n").encode()
 
 

@@ -22,7 +22,7 @@ from scopecraft.events import (
     ToolUsed,
 )
 
-from .._terminal_hooks import parse_usage_line
+from .._terminal_hooks import RETRYABLE_STOP_ERRORS, HookReport, parse_report_line
 from ._common import (
     StderrTail,
     as_count,
@@ -211,11 +211,39 @@ class ClaudeStreamParser(OutputParser):
         if self._outcome is not None:
             return []
         if stream == "system":
-            found = parse_usage_line(line)
-            return self._usage(*found) if found is not None else []
+            report = parse_report_line(line)
+            return self._report(report) if report is not None else []
         if stream == "stderr":
             self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)
+
+    @property
+    def ended(self) -> bool:
+        """True once a terminal session's hooks said an API error ended its turn: the
+        outcome is known (failed; retryable when the error is the infrastructure's) though
+        the interactive CLI still runs."""
+        return self._outcome is not None
+
+    def _report(self, report: HookReport) -> list[Event]:
+        """The events of what a terminal session's hooks read: its cost, the tool uses a
+        person refused, and the API error that ended its turn (which decides the outcome)."""
+        events: list[Event] = []
+        if report.usage:
+            events += self._usage(report.agent_session_id, report.usage)
+        else:
+            self._identify(report.agent_session_id or None, events)
+        for tool_use_id, name, reason in report.denials:
+            self._denied(tool_use_id, name or None, None, reason, events)
+        if report.failure is not None:
+            kind, said = report.failure
+            reason = f"the API failed the turn ({kind})" + (f": {said}" if said else "")
+            self._outcome = AgentOutcome(
+                success=False,
+                error=summarize(reason, 2000),
+                retryable=kind in RETRYABLE_STOP_ERRORS,
+                reported=True,
+            )
+        return events
 
     def _usage(self, agent_session: str, usage: Mapping[str, Sequence[int]]) -> list[Event]:
         """A cost report for the usage a terminal session's hooks summed (its Claude
@@ -335,14 +363,16 @@ class ClaudeStreamParser(OutputParser):
     """`resume_from()` reads the session's earlier events."""
 
     def resume_from(self, history: Sequence[Event]) -> None:
-        """Learn, from the session's earlier events in order, the last running total in
-        dollars of each Claude session: a resumed session's ``result`` line counts its earlier
-        runs again (the CLI restores its cost from its config folder), so only what it adds
-        is new."""
+        """Learn, from the session's earlier events in order, the tool uses already reported
+        as refused and the last running total in dollars of each Claude session: a resumed
+        session's ``result`` line counts its earlier runs again (the CLI restores its cost
+        from its config folder), so only what it adds is new."""
         agent_session: str | None = None
         for event in history:
             if isinstance(event, AgentSessionIdentified):
                 agent_session = event.agent_session_id
+            elif isinstance(event, ToolDenied) and event.tool_use_id:
+                self._denied_ids.add(event.tool_use_id)  # a resumed transcript has it again
             elif isinstance(event, CostReported) and event.running_usage and agent_session:
                 usd = event.running_usage.get("usd")
                 if usd is not None:

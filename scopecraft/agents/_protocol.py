@@ -119,10 +119,19 @@ class OutputParser(Protocol):
         return False
 
     def resume_from(self, history: Sequence[Event]) -> None:
-        """Continue from the session's earlier ``agent_session_identified`` and
-        ``cost_reported`` events (for agents whose reports are running totals); called before
-        the first line of an attempt when `resumes` is true. Default: nothing."""
+        """Continue from the session's earlier ``agent_session_identified``,
+        ``cost_reported`` and ``tool_denied`` events (for agents whose reports are running
+        totals, or whose transcript tells them again); called before the first line of an
+        attempt when `resumes` is true. Default: nothing."""
         return None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the output has already decided the outcome while the agent still runs (an
+        interactive CLI whose turn an API error ended waits for a person): the engine then
+        stops the runtime and finalizes the attempt with `finish()`. Default ``False``: the
+        runtime's end decides."""
+        return False
 
 
 @runtime_checkable
@@ -134,7 +143,7 @@ class AgentAdapter(Protocol):
     Optional members have defaults here: an adapter that subclasses `AgentAdapter` (as the
     built-in ones do) inherits them, one that does not must define them (the plugin registry
     names what it lacks). They are `forward_env` and `prepare_home()`; a parser's are
-    `OutputParser.resumes` and `OutputParser.resume_from()`.
+    `OutputParser.resumes`, `OutputParser.resume_from()` and `OutputParser.ended`.
     """
 
     @property

@@ -191,6 +191,7 @@ class AttemptRunner:
         interval = self._ctx.config.poll_interval
         state = RuntimeState(RuntimeStatus.UNKNOWN)
         wake = self._journal.wake_event(session_id)
+        stopping = False
         while True:
             state = await executor.state(handle)
             final = state.status in (RuntimeStatus.EXITED, RuntimeStatus.MISSING)
@@ -201,6 +202,13 @@ class AttemptRunner:
                 return
             if final:
                 break
+            if parser.ended and not stopping:
+                # The output decided the outcome though the agent still runs (an interactive
+                # CLI waits for a person after an API error): end the attempt now.
+                stopping = True
+                log.info("session %s: its output ended the attempt; stopping it", session_id)
+                await executor.stop(handle, grace=self._ctx.config.stop_grace)
+                continue
             if state.status is RuntimeStatus.UNKNOWN:
                 log.warning("runtime of %s did not answer: %s", session_id, state.detail)
             with anyio.move_on_after(interval):

@@ -25,6 +25,7 @@ from ..events import (
     SessionRetryScheduled,
     SessionStarted,
     SessionStarting,
+    ToolDenied,
     WorktreePrepared,
     WorktreeSetupRan,
 )
@@ -223,8 +224,8 @@ class Launcher:
 
     async def parser(self, session_id: str, agent: AgentAdapter) -> OutputParser:
         """A fresh parser for the session's current attempt; one that can continue from what
-        was stored before (``resume_from``: running totals, the agent's session id) is given
-        the session's events of the kinds it needs."""
+        was stored before (``resume_from``: running totals, the agent's session id, refusals)
+        is given the session's events of the kinds it needs."""
         parser = agent.parser(session_id)
         if parser.resumes:
             stored = await self._ctx.storage.read_events(session_id)
@@ -232,7 +233,7 @@ class Launcher:
                 [
                     s.event
                     for s in stored
-                    if isinstance(s.event, AgentSessionIdentified | CostReported)
+                    if isinstance(s.event, AgentSessionIdentified | CostReported | ToolDenied)
                 ]
             )
         return parser

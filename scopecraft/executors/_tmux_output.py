@@ -205,9 +205,9 @@ def read_pane_output(
     if signals:
         for signal in signals:
             lines.append(("system", signal.describe()))
-            usage = signal.usage_line()  # for the agent's parser: the cost of its turns
-            if usage is not None:
-                lines.append(("system", usage))
+            report = signal.report_line()  # for the agent's parser: cost, refusals, API errors
+            if report is not None:
+                lines.append(("system", report))
         new_cursor["hooks"] = hooks_offset
     return lines, new_cursor
 

@@ -90,7 +90,7 @@ def test_the_stop_hook_records_the_usage(tmp_path: Path) -> None:
     (tmp_path / "hooks.jsonl").write_bytes(hooks._record(json.dumps(stop)))
     (signal,), _ = hooks.read_hook_signals(tmp_path / "hooks.jsonl")
     assert signal.usage == {MODEL: [3, 0, 0, 0]}
-    line = signal.usage_line()
+    line = signal.report_line()
     assert line is not None
     assert hooks.parse_usage_line(line) == ("abc", {MODEL: [3, 0, 0, 0]})
 

@@ -6,9 +6,10 @@ agent tests start inside the loopback-only network namespace (next to the model 
 The spec names the repository, the engine's home and configuration, and the steps: ``create``
 (a session, with ``create_session``'s arguments; ``"wait": false`` goes on at once),
 ``continue`` (feedback for the last session), ``until_log`` (wait until a log line holds the
-text: an interactive agent waits for input when its turn ends) and ``cancel``. After a step the
-session is waited for (not after ``until_log`` or a create without waiting); the result holds
-each step's session projection, events and last log lines.
+text, or ``"count"`` lines do: an interactive agent waits for input when its turn ends) and
+``cancel`` (``{"wait": true}`` alone waits). After a step the session is waited for (not
+after ``until_log`` or a step with ``"wait": false``); the result holds each step's session
+projection, events and last log lines.
 """
 
 from __future__ import annotations
@@ -45,10 +46,16 @@ def main(spec_path: str, result_path: str) -> int:
             elif "until_log" in step:
                 # An interactive agent waits for input when its turn ends: wait for the line
                 # that says so, then go on while it still runs.
-                _until_log(engine, session_id, step["until_log"], float(spec.get("timeout", 90)))
+                _until_log(
+                    engine,
+                    session_id,
+                    step["until_log"],
+                    float(spec.get("timeout", 90)),
+                    count=int(step.get("count", 1)),
+                )
             elif "cancel" in step:
                 engine.cancel_session(session_id)
-            if ("create" in step and step.get("wait") is False) or "until_log" in step:
+            if step.get("wait") is False or "until_log" in step:
                 session = engine.get_session(session_id)
             else:
                 session = engine.wait(session_id, timeout=float(spec.get("timeout", 90)))
@@ -65,11 +72,11 @@ def main(spec_path: str, result_path: str) -> int:
     return 0
 
 
-def _until_log(engine: Any, session_id: str, text: str, timeout: float) -> None:
+def _until_log(engine: Any, session_id: str, text: str, timeout: float, *, count: int) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         engine.refresh()
-        if any(text in line.text for line in engine.session_logs(session_id)):
+        if sum(text in line.text for line in engine.session_logs(session_id)) >= count:
             return
         session = engine.get_session(session_id)
         if session.is_terminal:
@@ -81,7 +88,8 @@ def _until_log(engine: Any, session_id: str, text: str, timeout: float) -> None:
     tail = [f"{line.stream}: {line.text}" for line in engine.session_logs(session_id)][-40:]
     engine.cancel_session(session_id)
     raise SystemExit(
-        f"the session's log did not say {text!r} within {timeout} s; it ends:\n" + "\n".join(tail)
+        f"the session's log did not say {text!r} {count} time(s) within {timeout} s; "
+        "it ends:\n" + "\n".join(tail)
     )
 
 

@@ -84,6 +84,7 @@ _SETTLE_LIMIT = 2.0
 _STATUS_WAIT = 2.0
 _SEND_CHUNK = 1000  # characters per send-keys argument
 _SEND_BATCH = 6000  # bytes of text per tmux call (tmux refuses commands over 16 KiB)
+_ENTER_PAUSE = 0.2  # seconds between a line's keys and its Enter
 
 
 class TmuxExecutor(Executor):
@@ -401,7 +402,8 @@ class TmuxExecutor(Executor):
     # -- input, attach, capture --------------------------------------------------------------
 
     async def send_input(self, handle: RuntimeHandle, text: str) -> None:
-        """Type ``text`` into the agent's pane: each line as literal keys, then Enter.
+        """Type ``text`` into the agent's pane: each line as literal keys, then Enter
+        (0.2 s later, so a TUI that detects pastes by timing takes it as Enter).
 
         Control characters (escape sequences, ``C-c``, ...) are removed; each line of a
         multi-line text becomes its own line followed by Enter; blank lines are dropped.
@@ -423,9 +425,10 @@ class TmuxExecutor(Executor):
             )
         if not lines:
             return
-        batches: list[list[list[str]]] = [[]]
-        size = 0
+        batches: list[list[list[str]]] = []
         for line in lines:
+            batches.append([])
+            size = 0
             for start in range(0, len(line), _SEND_CHUNK):
                 chunk = line[start : start + _SEND_CHUNK]
                 weight = len(chunk.encode("utf-8", "surrogateescape"))
@@ -434,9 +437,13 @@ class TmuxExecutor(Executor):
                     size = 0
                 batches[-1].append(["send-keys", "-t", pane.pane_id, "-l", "--", chunk])
                 size += weight
-            batches[-1].append(["send-keys", "-t", pane.pane_id, "Enter"])
+            # Enter on its own, a moment after the text: a TUI that tells a paste from typing
+            # by timing (Codex's) takes an Enter inside a burst of keys for a new line.
+            batches.append([["send-keys", "-t", pane.pane_id, "Enter"]])
         with self._client.input_lock(pane.pane_id):
             for batch in batches:
+                if batch[0][-1] == "Enter":
+                    time.sleep(_ENTER_PAUSE)
                 try:
                     self._client.run(
                         batch, what=f"send-keys to {handle.runtime_name}", repeatable=False

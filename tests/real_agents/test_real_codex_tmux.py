@@ -101,3 +101,42 @@ def test_interactive_codex_in_tmux_asks_nothing_edits_and_its_stop_hook_ends_the
     assert not (home / "packages").exists()
     running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     assert not [p for p in running.stdout.splitlines() if str(home) in p], running.stdout
+
+
+def test_feedback_reaches_the_running_codex_tui(codex_bin: str, tmp_path: Path) -> None:
+    """``continue_session`` on the running TUI types the feedback into it: the next request
+    carries the thread so far and the feedback, a second Stop hook ends that turn, and each
+    response of the thread is billed once."""
+    server = OpenAIResponsesServer(
+        [ModelTurn.of(ANSWER), ModelTurn.of(ANSWER), ModelTurn.of("Checked it once more.")],
+        port=PORT,
+    )
+    socket = f"sc-real-{tmp_path.name[-12:]}"
+    result = run_engine(
+        tmp_path,
+        server,
+        [
+            {**codex_create(mode="interactive", executor="tmux"), "wait": False},
+            {"until_log": "agent hook Stop:"},
+            {"continue": "Check it once more.", "wait": False},
+            {"until_log": "agent hook Stop:", "count": 2},
+            {"cancel": True},
+        ],
+        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
+        config={
+            "agents": {"codex": {"executable": codex_bin}},
+            "executors": {"tmux": {"socket_name": socket, "width": 160}},
+        },
+        spec_timeout=60,
+    )
+    requests = result.run.model_requests
+    users = [r for r in requests if _source(dict(r.headers)) == "user"]
+    assert len(users) == 2, result.describe()
+    said = json.dumps(users[1].json()["input"])
+    assert "Check it once more." in said, said
+    assert ANSWER in said, said
+    assert [e["text"] for e in result.events("feedback_given")] == ["Check it once more."]
+    assert result.session()["attempt"] == 1
+    assert result.session()["status"] == "cancelled", result.describe()
+    costs = result.events("cost_reported")
+    assert sum(e["usd"] for e in costs) == pytest.approx((200 * 5 + 40 * 30) / 1e6), costs

@@ -94,11 +94,16 @@ class WorktreeMethods:
         ) -> list[Session]: ...
 
     async def _git_orchestrator(self) -> GitWorktreeOrchestrator:
+        """The git orchestrator, for what only it can do: read every branch's tree (the task
+        view). The other worktree verbs are the protocol's and work with any orchestrator."""
         from ..worktrees import GitWorktreeOrchestrator
 
         orchestrator = self.worktrees
         if not isinstance(orchestrator, GitWorktreeOrchestrator):
-            raise CapabilityMissing("this worktree orchestrator has no worktree management")
+            raise CapabilityMissing(
+                f"the task view reads every branch's tree with git; the worktree orchestrator "
+                f"{type(orchestrator).__name__} is not the git one"
+            )
         return orchestrator
 
     async def _history(self) -> GitHistory:
@@ -216,7 +221,7 @@ class WorktreeMethods:
 
     async def worktrees_status(self) -> list[WorktreeStatus]:
         """Every managed worktree with its branch, state and changes."""
-        return await (await self._git_orchestrator()).list_worktrees()
+        return await self.worktrees.list_worktrees()
 
     async def cleanup_worktrees(
         self, *, dry_run: bool = True, policy: CleanupPolicy | None = None
@@ -224,9 +229,10 @@ class WorktreeMethods:
         """Apply a cleanup policy (default the configured one) to every managed worktree, or
         with ``dry_run`` say what it would do and why. Uncommitted work and unpushed,
         unmerged branches are never removed."""
-        orchestrator = await self._git_orchestrator()
         sessions = await self.storage.list_sessions()
-        return await orchestrator.cleanup(policy or self.config.cleanup, sessions, dry_run=dry_run)
+        return await self.worktrees.cleanup(
+            policy or self.config.cleanup, sessions, dry_run=dry_run
+        )
 
     async def pause_worktree(self, task_id: str) -> PausedWorktree:
         """Commit a task environment's work in progress, remove its worktree, keep its branch.
@@ -242,12 +248,12 @@ class WorktreeMethods:
                     f"session {session.id} ({session.status.value}) still uses {binding.path}; "
                     "cancel it or wait for it to end"
                 )
-        return await (await self._git_orchestrator()).pause(binding)
+        return await self.worktrees.pause(binding)
 
     async def resume_worktree(self, task_id: str) -> PreparedWorktree:
         """Re-add a paused task environment's worktree from its branch."""
         task = await self.get_task(task_id)
-        return await (await self._git_orchestrator()).resume(await self.worktrees.bind(task))
+        return await self.worktrees.resume(await self.worktrees.bind(task))
 
     async def task_view(self, branches: Sequence[str] | None = None) -> list[TaskAcrossBranches]:
         """Every task with its status on each branch (read from the branches' trees, no

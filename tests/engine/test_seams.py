@@ -10,9 +10,9 @@ import pytest
 
 import scopecraft
 from scopecraft import Engine, PriorityQueuePolicy, SessionStatus
-from scopecraft._errors import ConfigError, PluginError
+from scopecraft._errors import CapabilityMissing, ConfigError, PluginError
 from scopecraft.storage import SqliteStorage
-from scopecraft.worktrees import GitWorktreeOrchestrator
+from scopecraft.worktrees import GitWorktreeOrchestrator, WorktreeOrchestrator
 
 pytestmark = pytest.mark.anyio
 
@@ -106,3 +106,53 @@ def test_worktrees_by_name_instance_or_default(repo: Path, home: Path) -> None:
     assert Engine(repo, home=home, worktrees=mine).worktrees is mine
     with pytest.raises(PluginError, match="does not implement WorktreeOrchestrator"):
         Engine(repo, home=home, worktrees=object())  # type: ignore[arg-type]
+
+
+class _DelegatingOrchestrator(WorktreeOrchestrator):
+    """A plugin's orchestrator that is not the git one (it hands every call to one)."""
+
+    def __init__(self, inner: GitWorktreeOrchestrator) -> None:
+        self._inner = inner
+
+    async def repo_info(self) -> Any:
+        return await self._inner.repo_info()
+
+    async def bind(self, task: Any, *, branch: str | None = None) -> Any:
+        return await self._inner.bind(task, branch=branch)
+
+    async def prepare(self, binding: Any) -> Any:
+        return await self._inner.prepare(binding)
+
+    async def record_changes(self, path: Path, *, message: str) -> Any:
+        return await self._inner.record_changes(path, message=message)
+
+    async def list_worktrees(self) -> Any:
+        return await self._inner.list_worktrees()
+
+    async def cleanup(self, policy: Any, sessions: Any = (), **options: Any) -> Any:
+        return await self._inner.cleanup(policy, sessions, **options)
+
+    async def pause(self, binding: Any, *, message: str | None = None) -> Any:
+        return await self._inner.pause(binding, message=message)
+
+    async def resume(self, binding: Any) -> Any:
+        return await self._inner.resume(binding)
+
+
+async def test_worktree_verbs_work_with_any_orchestrator(repo: Path, home: Path) -> None:
+    """Status, cleanup, pause and resume are the protocol's: a plugin orchestrator answers
+    them. Only the task view, which reads every branch's tree with git, needs the git one and
+    says so."""
+    plugin = _DelegatingOrchestrator(GitWorktreeOrchestrator(repo, worktree_root=home / "wt"))
+    async with Engine.open(repo, home=home, worktrees=plugin) as engine:
+        session = await engine.create_session("ok-01A", **LOCAL)
+        assert (await engine.wait(session.id, timeout=60)).status is SessionStatus.COMPLETED
+        (status,) = await engine.worktrees_status()
+        assert status.path.name == "ok-01A"
+        assert await engine.cleanup_worktrees(dry_run=True)
+        paused = await engine.pause_worktree("ok-01A")
+        assert not status.path.exists()
+        assert paused.removed
+        assert (await engine.resume_worktree("ok-01A")).binding.path.exists()
+        with pytest.raises(CapabilityMissing, match="not the git one"):
+            await engine.task_view()

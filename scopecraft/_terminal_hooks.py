@@ -39,6 +39,8 @@ __all__ = [
     "TranscriptSummary",
     "claude_hook_command",
     "claude_hook_settings",
+    "failure_line",
+    "follow_transcript",
     "parse_report_line",
     "read_hook_signals",
     "read_transcript",
@@ -71,6 +73,7 @@ _KEPT = (
     "title",
     "error",
     "last_assistant_message",
+    "transcript_path",
 )
 _MAX_INPUT = 1024 * 1024
 _MAX_FIELD = 2000
@@ -78,8 +81,6 @@ _READ_LIMIT = 1024 * 1024
 _TRANSCRIPT_EVENTS = ("Stop", "StopFailure", "UserPromptSubmit", "SessionEnd")
 _MAX_DENIALS = 50  # the last refused tool uses a hook reports
 _DENIAL_TEXT = ("The user doesn't want to proceed with this tool use",)
-RETRYABLE_STOP_ERRORS = frozenset({"rate_limit", "overloaded", "server_error"})
-"""The ``StopFailure`` errors that are the infrastructure's (the next attempt may pass)."""
 _TRANSCRIPT_LIMIT = 64 * 1024 * 1024  # bytes of a transcript read (its end, when longer)
 _TRANSCRIPT_LINE = 1024 * 1024  # a longer line (a huge tool result) is skipped
 _MAX_MODELS = 8
@@ -543,6 +544,90 @@ def parse_report_line(line: str) -> HookReport | None:
     )
 
 
+def follow_transcript(
+    path: Path, offset: int, *, limit: int = 1024 * 1024
+) -> tuple[list[tuple[str, str]], int]:
+    """Read a Codex transcript's complete lines past ``offset`` for turns an API error ended.
+
+    Codex runs no hook when a turn fails (its TUI shows the error and waits), but its
+    transcript (the rollout file) ends the turn with a ``task_complete`` whose ``error`` has
+    the message and, for an HTTP failure, ``codex_error_info.http_connection_failed
+    .http_status_code``. The status names the kind as Claude Code's ``StopFailure`` does:
+    ``rate_limit`` (429), ``server_error`` (5xx, 529 included), ``authentication_failed``
+    (401, 403), else ``unknown``.
+
+    Bounded: a regular file only, opened without following a link, at most ``limit`` bytes a
+    call; a line longer than that is skipped.
+
+    Returns:
+        ``(kind, message)`` of each failed turn, and the new offset.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except (OSError, ValueError):
+        return [], offset
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return [], offset
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            fh.seek(offset)
+            data = fh.read(limit)
+    except OSError:
+        return [], offset
+    finally:
+        os.close(fd)
+    end = data.rfind(b"\n")
+    if end < 0:
+        # No complete line: wait for its end, unless one line fills the whole read.
+        return [], offset + (len(data) if len(data) >= limit else 0)
+    failures: list[tuple[str, str]] = []
+    for raw in data[: end + 1].splitlines():
+        if b'"task_complete"' not in raw or b'"error"' not in raw:
+            continue
+        try:
+            item = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        payload = item.get("payload") if isinstance(item, dict) else None
+        if not isinstance(payload, dict) or payload.get("type") != "task_complete":
+            continue
+        error = payload.get("error")
+        if not isinstance(error, dict):
+            continue
+        message = error.get("message")
+        info = error.get("codex_error_info")
+        http = info.get("http_connection_failed") if isinstance(info, dict) else None
+        status = http.get("http_status_code") if isinstance(http, dict) else None
+        failures.append(
+            (_kind_of_status(status), " ".join(str(message or "").split())[:_MAX_FIELD])
+        )
+    return failures, offset + end + 1
+
+
+def _kind_of_status(status: object) -> str:
+    if not isinstance(status, int) or isinstance(status, bool):
+        return "unknown"
+    if status == 429:
+        return "rate_limit"
+    if 500 <= status <= 599:
+        return "server_error"
+    if status in (401, 403):
+        return "authentication_failed"
+    return "unknown"
+
+
+def failure_line(agent_session_id: str, kind: str, message: str) -> str:
+    """A report line (as `HookSignal.report_line()` makes) for a turn an API error ended."""
+    data = {
+        "type": USAGE_LINE_TYPE,
+        "agent_session_id": agent_session_id,
+        "failure": [kind[:100], message[:_MAX_FIELD]],
+    }
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
 def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
     """The agent session id and usage of a report line that holds usage, else ``None``."""
     report = parse_report_line(line)
@@ -586,6 +671,11 @@ def _record(text: str) -> bytes:
         if key in data and isinstance(data[key], str | int | float | bool)
     }
     transcript = data.get("transcript_path")
+    if data.get("hook_event_name") == "SessionStart" and isinstance(transcript, str) and transcript:
+        try:  # where this run's part of a resumed transcript begins
+            kept["transcript_size"] = str(os.stat(transcript, follow_symlinks=False).st_size)
+        except OSError:
+            kept["transcript_size"] = "0"
     reads = data.get("hook_event_name") in _TRANSCRIPT_EVENTS
     if reads and isinstance(transcript, str) and transcript:
         _settle(Path(transcript))

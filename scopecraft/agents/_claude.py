@@ -22,7 +22,7 @@ from scopecraft.events import (
     ToolUsed,
 )
 
-from .._terminal_hooks import RETRYABLE_STOP_ERRORS, HookReport, parse_report_line
+from .._terminal_hooks import HookReport, parse_report_line
 from ._common import (
     StderrTail,
     as_count,
@@ -36,6 +36,7 @@ from ._common import (
     prompt_tail,
     retryable_status,
     summarize,
+    turn_failure_outcome,
     validate_model,
     validate_resume_id,
     write_private,
@@ -235,14 +236,7 @@ class ClaudeStreamParser(OutputParser):
         for tool_use_id, name, reason in report.denials:
             self._denied(tool_use_id, name or None, None, reason, events)
         if report.failure is not None:
-            kind, said = report.failure
-            reason = f"the API failed the turn ({kind})" + (f": {said}" if said else "")
-            self._outcome = AgentOutcome(
-                success=False,
-                error=summarize(reason, 2000),
-                retryable=kind in RETRYABLE_STOP_ERRORS,
-                reported=True,
-            )
+            self._outcome = turn_failure_outcome(*report.failure)
         return events
 
     def _usage(self, agent_session: str, usage: Mapping[str, Sequence[int]]) -> list[Event]:

@@ -16,7 +16,7 @@ from typing import Any
 from scopecraft._models import LogStream, Permissions
 from scopecraft.events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
 
-from .._terminal_hooks import parse_usage_line
+from .._terminal_hooks import parse_report_line
 from ._common import (
     StderrTail,
     as_count,
@@ -30,6 +30,7 @@ from ._common import (
     outcome_from_exit,
     prompt_tail,
     summarize,
+    turn_failure_outcome,
     validate_model,
     validate_resume_id,
     write_private,
@@ -140,13 +141,25 @@ class CodexExecParser(OutputParser):
                 self._running[thread] = {k: int(v) for k, v in event.running_usage.items()}
         self._thread = thread
 
+    @property
+    def ended(self) -> bool:
+        """True once a terminal session's transcript said an API error ended its turn: the
+        outcome is known (failed; retryable when the error is the infrastructure's) though
+        the TUI still runs."""
+        return self._outcome is not None
+
     def feed(self, line: str, stream: LogStream = "stdout") -> list[Event]:
         """Read one line of output and return the events it makes. Never raises."""
         if self._outcome is not None:
             return []
         if stream == "system":
-            found = parse_usage_line(line)
-            return self._hook_usage(*found) if found is not None else []
+            report = parse_report_line(line)
+            if report is None:
+                return []
+            events = self._hook_usage(report.agent_session_id, report.usage) if report.usage else []
+            if report.failure is not None:
+                self._outcome = turn_failure_outcome(*report.failure)
+            return events
         if stream == "stderr":
             self._stderr.add(line)
         return events_from_json_line(line, stream, self._handle, log, self.agent)

@@ -22,6 +22,7 @@ from ._protocol import AgentOutcome, OutputParser
 
 __all__ = [
     "MAX_ARGV_PROMPT_BYTES",
+    "RETRYABLE_TURN_ERRORS",
     "SUMMARY_LIMIT",
     "ExitCodeParser",
     "StderrTail",
@@ -38,6 +39,7 @@ __all__ = [
     "prompt_tail",
     "retryable_status",
     "summarize",
+    "turn_failure_outcome",
     "validate_model",
     "validate_resume_id",
     "write_private",
@@ -187,6 +189,23 @@ def as_count(value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return None
     return value
+
+
+RETRYABLE_TURN_ERRORS = frozenset({"rate_limit", "overloaded", "server_error"})
+"""The kinds of API error that end an interactive turn and are the infrastructure's (the next
+attempt may pass); the others (``authentication_failed``, ``billing_error``, ...) are not."""
+
+
+def turn_failure_outcome(kind: str, said: str) -> AgentOutcome:
+    """The outcome of an interactive run whose turn an API error of ``kind`` ended (Claude
+    Code's ``StopFailure`` hook, a failed turn in Codex's transcript)."""
+    reason = f"the API failed the turn ({kind})" + (f": {said}" if said else "")
+    return AgentOutcome(
+        success=False,
+        error=summarize(reason, 2000),
+        retryable=kind in RETRYABLE_TURN_ERRORS,
+        reported=True,
+    )
 
 
 def outcome_from_exit(

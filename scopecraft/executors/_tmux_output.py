@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._models import LogStream
-from .._terminal_hooks import HOOKS_FILE, read_hook_signals
+from .._terminal_hooks import HOOKS_FILE, failure_line, follow_transcript, read_hook_signals
 
 __all__ = ["PANE_LOG", "clean_terminal_line", "read_pane_output"]
 
@@ -208,8 +208,39 @@ def read_pane_output(
             report = signal.report_line()  # for the agent's parser: cost, refusals, API errors
             if report is not None:
                 lines.append(("system", report))
+            if signal.event == "SessionStart":
+                _follow(new_cursor, run_dir, signal.fields, signal.agent_session_id or "")
         new_cursor["hooks"] = hooks_offset
+    transcript = new_cursor.get("transcript")
+    if isinstance(transcript, str) and transcript:
+        at = int(new_cursor.get("transcript_at", 0))
+        failures, new_cursor["transcript_at"] = follow_transcript(Path(transcript), at)
+        agent_session = str(new_cursor.get("transcript_session", ""))
+        for kind, message in failures:
+            # Codex runs no hook when an API error ends its turn: its transcript says so.
+            lines.append(("system", f"agent transcript: an API error ended the turn ({kind})"))
+            lines.append(("system", failure_line(agent_session, kind, message)))
     return lines, new_cursor
+
+
+def _follow(cursor: dict[str, Any], run_dir: Path, fields: dict[str, str], session: str) -> None:
+    """Follow the transcript a ``SessionStart`` hook named, from where this run's part
+    begins, when it lies in the session's own folder (``<home>/sessions/<id>/``, beside the
+    run folder ``<home>/runs/<id>/<attempt>``); anything else is not read."""
+    path = fields.get("transcript_path", "")
+    if not path:
+        return
+    try:
+        own = (run_dir.parents[2] / "sessions" / run_dir.parent.name).resolve()
+        found = Path(path).resolve()
+        size = int(fields.get("transcript_size", "0"))
+    except (OSError, ValueError, IndexError, RuntimeError):
+        return
+    if not found.is_relative_to(own) or size < 0:
+        return
+    cursor["transcript"] = str(found)
+    cursor["transcript_at"] = size
+    cursor["transcript_session"] = session
 
 
 def _rows(chunk: bytes) -> list[str]:

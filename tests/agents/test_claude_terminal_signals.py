@@ -136,3 +136,82 @@ def test_report_lines_are_bounded_and_checked() -> None:
     assert hooks.parse_report_line(json.dumps(bad)) is None
     huge = {"type": hooks.USAGE_LINE_TYPE, "failure": ["server_error", "x" * 300_000]}
     assert hooks.parse_report_line(json.dumps(huge)) is None
+
+
+def _task_complete(status: int | None, message: str = "unexpected status") -> str:
+    error: dict[str, object] = {"message": message}
+    if status is not None:
+        error["codex_error_info"] = {"http_connection_failed": {"http_status_code": status}}
+    payload = {"type": "task_complete", "last_agent_message": None, "error": error}
+    return json.dumps({"type": "event_msg", "payload": payload})
+
+
+def test_a_codex_transcript_tells_the_failed_turns_past_the_offset(tmp_path: Path) -> None:
+    """A failed ``task_complete`` is a failure of the kind its HTTP status names; a turn
+    that completed is none; only complete lines past the offset are read."""
+    path = tmp_path / "rollout.jsonl"
+    done = json.dumps({"type": "event_msg", "payload": {"type": "task_complete", "error": None}})
+    path.write_text(
+        "\n".join(
+            [
+                _task_complete(503),
+                done,
+                _task_complete(529),
+                _task_complete(401),
+                _task_complete(429),
+            ]
+        )
+        + "\n"
+        + _task_complete(None)  # not finished yet
+    )
+    first = len(_task_complete(503)) + 1
+    failures, offset = hooks.follow_transcript(path, first)
+    assert [kind for kind, _ in failures] == ["server_error", "authentication_failed", "rate_limit"]
+    assert failures[0][1] == "unexpected status"
+    with path.open("a") as fh:
+        fh.write("\n")
+    assert hooks.follow_transcript(path, offset)[0] == [("unknown", "unexpected status")]
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(path)
+    assert hooks.follow_transcript(link, 0) == ([], 0)
+
+
+def test_the_tmux_reader_follows_only_a_transcript_in_the_sessions_folder(tmp_path: Path) -> None:
+    """The SessionStart hook names the transcript and its size then: the reader follows it
+    from there when it lies in the session's own folder, and hands a failure on as a report
+    line the Codex parser ends the attempt by; a transcript elsewhere is never read."""
+    from scopecraft.agents import CodexAgent
+    from scopecraft.executors._tmux_output import read_pane_output
+
+    home = tmp_path / "engine-home"
+    run_dir = home / "runs" / "ses-1" / "1"
+    run_dir.mkdir(parents=True)
+    state = home / "sessions" / "ses-1" / "agent-state"
+    state.mkdir(parents=True)
+    outside = tmp_path / "elsewhere.jsonl"
+    for transcript in (outside, state / "rollout.jsonl"):
+        transcript.write_text(_task_complete(500, "an earlier attempt's failure") + "\n")
+        start = {
+            "hook_event_name": "SessionStart",
+            "session_id": "thread-1",
+            "transcript_path": str(transcript),
+        }
+        (run_dir / hooks.HOOKS_FILE).write_bytes(hooks._record(json.dumps(start)))
+        lines, cursor = read_pane_output(run_dir, None, False)
+        with transcript.open("a") as fh:
+            fh.write(_task_complete(529, "overloaded") + "\n")
+        more, cursor = read_pane_output(run_dir, cursor, False)
+        reports = [text for stream, text in lines + more if hooks.USAGE_LINE_TYPE in text]
+        if transcript == outside:
+            assert "transcript" not in cursor
+            assert reports == []
+            continue
+        (report,) = reports
+        parser = CodexAgent().parser("ses-1")
+        parser.feed(report, "system")
+        assert parser.ended
+        _, outcome = parser.finish(None)
+        assert outcome.retryable
+        assert outcome.error is not None
+        assert "overloaded" in outcome.error
+        assert "earlier" not in outcome.error

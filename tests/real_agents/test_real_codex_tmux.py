@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from real_agents.test_real_engine_sessions import codex_create, codex_env, run_engine, worktree
 
-from scopecraft.testing import ModelTurn, OpenAIResponsesServer, ToolCall
+from scopecraft.testing import ApiError, ModelTurn, OpenAIResponsesServer, ToolCall
 
 pytestmark = [pytest.mark.real_agent, pytest.mark.tmux]
 
@@ -140,3 +141,47 @@ def test_feedback_reaches_the_running_codex_tui(codex_bin: str, tmp_path: Path) 
     assert result.session()["status"] == "cancelled", result.describe()
     costs = result.events("cost_reported")
     assert sum(e["usd"] for e in costs) == pytest.approx((200 * 5 + 40 * 30) / 1e6), costs
+
+
+@pytest.mark.parametrize("status", [529, 401])
+def test_529_is_retried_and_401_is_not(codex_bin: str, tmp_path: Path, status: int) -> None:
+    """Codex runs no hook when an API error ends its turn (the TUI shows it and waits): the
+    executor follows the transcript the SessionStart hook named, whose failed
+    ``task_complete`` says which status. A 529 ends the attempt as the infrastructure's and
+    the retry's turn completes; a 401 fails the session at once."""
+    server = OpenAIResponsesServer(
+        [ApiError(status), ModelTurn.of(ANSWER), ModelTurn.of(ANSWER)], port=PORT
+    )
+    socket = f"sc-real-{tmp_path.name[-12:]}"
+    steps: list[dict[str, Any]] = [
+        {**codex_create(mode="interactive", executor="tmux"), "wait": False}
+    ]
+    if status == 529:
+        steps += [{"until_log": "agent hook Stop:"}, {"cancel": True}]
+    else:
+        steps += [{"wait": True}]
+    result = run_engine(
+        tmp_path,
+        server,
+        steps,
+        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
+        config={
+            "agents": {"codex": {"executable": codex_bin}},
+            "executors": {"tmux": {"socket_name": socket, "width": 160}},
+        },
+        spec_timeout=60,
+    )
+    session = result.session()
+    (failed,) = result.events("session_failed")
+    assert str(status) in failed["reason"], result.describe()
+    if status == 529:
+        assert failed["retryable"] is True, result.describe()
+        assert "server_error" in failed["reason"]
+        assert result.events("session_retry_scheduled")
+        assert session["attempt"] == 2, result.describe()
+        assert session["status"] == "cancelled"
+    else:
+        assert failed["retryable"] is False, result.describe()
+        assert "authentication_failed" in failed["reason"]
+        assert session["status"] == "failed", result.describe()
+        assert session["attempt"] == 1

@@ -73,7 +73,6 @@ _KEPT = (
     "title",
     "error",
     "last_assistant_message",
-    "transcript_path",
 )
 _MAX_INPUT = 1024 * 1024
 _MAX_FIELD = 2000
@@ -672,7 +671,10 @@ def _record(text: str) -> bytes:
     }
     transcript = data.get("transcript_path")
     if data.get("hook_event_name") == "SessionStart" and isinstance(transcript, str) and transcript:
-        try:  # where this run's part of a resumed transcript begins
+        # Only here is the transcript named: the executor follows it (Codex runs no hook when
+        # an API error ends a turn), from where this run's part of a resumed one begins.
+        kept["transcript_path"] = transcript[:4096]
+        try:
             kept["transcript_size"] = str(os.stat(transcript, follow_symlinks=False).st_size)
         except OSError:
             kept["transcript_size"] = "0"

@@ -627,14 +627,6 @@ def failure_line(agent_session_id: str, kind: str, message: str) -> str:
     return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
 
-def parse_usage_line(line: str) -> tuple[str, dict[str, list[int]]] | None:
-    """The agent session id and usage of a report line that holds usage, else ``None``."""
-    report = parse_report_line(line)
-    if report is None or report.usage is None:
-        return None
-    return report.agent_session_id, report.usage
-
-
 def _denials_of(text: object) -> tuple[tuple[str, str, str], ...]:
     """Refused tool uses read back from their JSON text: ``[[id, name, reason], ...]``."""
     if not isinstance(text, str) or not text:

@@ -425,24 +425,25 @@ class TmuxExecutor(Executor):
             )
         if not lines:
             return
-        batches: list[list[list[str]]] = []
+        # (wait first, commands): the Enter after a line waits, the keys do not.
+        batches: list[tuple[bool, list[list[str]]]] = []
         for line in lines:
-            batches.append([])
+            batches.append((False, []))
             size = 0
             for start in range(0, len(line), _SEND_CHUNK):
                 chunk = line[start : start + _SEND_CHUNK]
                 weight = len(chunk.encode("utf-8", "surrogateescape"))
-                if size + weight > _SEND_BATCH and batches[-1]:
-                    batches.append([])
+                if size + weight > _SEND_BATCH and batches[-1][1]:
+                    batches.append((False, []))
                     size = 0
-                batches[-1].append(["send-keys", "-t", pane.pane_id, "-l", "--", chunk])
+                batches[-1][1].append(["send-keys", "-t", pane.pane_id, "-l", "--", chunk])
                 size += weight
             # Enter on its own, a moment after the text: a TUI that tells a paste from typing
             # by timing (Codex's) takes an Enter inside a burst of keys for a new line.
-            batches.append([["send-keys", "-t", pane.pane_id, "Enter"]])
+            batches.append((True, [["send-keys", "-t", pane.pane_id, "Enter"]]))
         with self._client.input_lock(pane.pane_id):
-            for batch in batches:
-                if batch[0][-1] == "Enter":
+            for wait, batch in batches:
+                if wait:
                     time.sleep(_ENTER_PAUSE)
                 try:
                     self._client.run(

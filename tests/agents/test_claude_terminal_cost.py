@@ -92,7 +92,9 @@ def test_the_stop_hook_records_the_usage(tmp_path: Path) -> None:
     assert signal.usage == {MODEL: [3, 0, 0, 0]}
     line = signal.report_line()
     assert line is not None
-    assert hooks.parse_usage_line(line) == ("abc", {MODEL: [3, 0, 0, 0]})
+    report = hooks.parse_report_line(line)
+    assert report is not None
+    assert (report.agent_session_id, report.usage) == ("abc", {MODEL: [3, 0, 0, 0]})
 
 
 def _line(agent_session: str, usage: dict[str, list[int]]) -> str:

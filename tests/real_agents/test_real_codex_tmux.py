@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from real_agents.test_real_engine_sessions import codex_create, codex_env, run_engine, worktree
+from real_agents.test_real_engine_sessions import (
+    Sessions,
+    codex_create,
+    codex_env,
+    run_engine,
+    worktree,
+)
 
 from scopecraft.testing import ApiError, ModelTurn, OpenAIResponsesServer, ToolCall
 
@@ -26,6 +32,24 @@ pytestmark = [pytest.mark.real_agent, pytest.mark.tmux]
 
 PORT = 38_095
 ANSWER = "Wrote hello dot txt for you."
+
+
+def run_tui(
+    codex_bin: str, tmp_path: Path, server: OpenAIResponsesServer, steps: list[dict[str, Any]]
+) -> Sessions:
+    """Run ``steps`` with the Codex TUI in a private tmux server (160 columns wide)."""
+    socket = f"sc-real-{tmp_path.name[-12:]}"
+    return run_engine(
+        tmp_path,
+        server,
+        steps,
+        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
+        config={
+            "agents": {"codex": {"executable": codex_bin}},
+            "executors": {"tmux": {"socket_name": socket, "width": 160}},
+        },
+        spec_timeout=60,
+    )
 
 
 def _source(request_headers: dict[str, str]) -> str | None:
@@ -54,8 +78,8 @@ def test_interactive_codex_in_tmux_asks_nothing_edits_and_its_stop_hook_ends_the
         ],
         port=PORT,
     )
-    socket = f"sc-real-{tmp_path.name[-12:]}"
-    result = run_engine(
+    result = run_tui(
+        codex_bin,
         tmp_path,
         server,
         [
@@ -63,12 +87,6 @@ def test_interactive_codex_in_tmux_asks_nothing_edits_and_its_stop_hook_ends_the
             {"until_log": "agent hook Stop"},
             {"cancel": True},
         ],
-        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
-        config={
-            "agents": {"codex": {"executable": codex_bin}},
-            "executors": {"tmux": {"socket_name": socket, "width": 160}},
-        },
-        spec_timeout=60,
     )
     assert (tree / "hello.txt").read_text() == "hello\n", result.describe()
     requests = result.run.model_requests
@@ -112,8 +130,8 @@ def test_feedback_reaches_the_running_codex_tui(codex_bin: str, tmp_path: Path) 
         [ModelTurn.of(ANSWER), ModelTurn.of(ANSWER), ModelTurn.of("Checked it once more.")],
         port=PORT,
     )
-    socket = f"sc-real-{tmp_path.name[-12:]}"
-    result = run_engine(
+    result = run_tui(
+        codex_bin,
         tmp_path,
         server,
         [
@@ -123,12 +141,6 @@ def test_feedback_reaches_the_running_codex_tui(codex_bin: str, tmp_path: Path) 
             {"until_log": "agent hook Stop:", "count": 2},
             {"cancel": True},
         ],
-        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
-        config={
-            "agents": {"codex": {"executable": codex_bin}},
-            "executors": {"tmux": {"socket_name": socket, "width": 160}},
-        },
-        spec_timeout=60,
     )
     requests = result.run.model_requests
     users = [r for r in requests if _source(dict(r.headers)) == "user"]
@@ -152,7 +164,6 @@ def test_529_is_retried_and_401_is_not(codex_bin: str, tmp_path: Path, status: i
     server = OpenAIResponsesServer(
         [ApiError(status), ModelTurn.of(ANSWER), ModelTurn.of(ANSWER)], port=PORT
     )
-    socket = f"sc-real-{tmp_path.name[-12:]}"
     steps: list[dict[str, Any]] = [
         {**codex_create(mode="interactive", executor="tmux"), "wait": False}
     ]
@@ -160,16 +171,11 @@ def test_529_is_retried_and_401_is_not(codex_bin: str, tmp_path: Path, status: i
         steps += [{"until_log": "agent hook Stop:"}, {"cancel": True}]
     else:
         steps += [{"wait": True}]
-    result = run_engine(
+    result = run_tui(
+        codex_bin,
         tmp_path,
         server,
         steps,
-        env={**codex_env(server, codex_bin, tmp_path), "TERM": "xterm-256color"},
-        config={
-            "agents": {"codex": {"executable": codex_bin}},
-            "executors": {"tmux": {"socket_name": socket, "width": 160}},
-        },
-        spec_timeout=60,
     )
     session = result.session()
     (failed,) = result.events("session_failed")

@@ -18,6 +18,7 @@ from scopecraft.events import (
     CostReported,
     ErrorOccurred,
     Event,
+    SessionStarting,
     ToolDenied,
     ToolUsed,
 )
@@ -358,11 +359,17 @@ class ClaudeStreamParser(OutputParser):
 
     def resume_from(self, history: Sequence[Event]) -> None:
         """Learn, from the session's earlier events in order, the tool uses already reported
-        as refused and the last running total in dollars of each Claude session: a resumed
-        session's ``result`` line counts its earlier runs again (the CLI restores its cost
-        from its config folder), so only what it adds is new."""
+        as refused, the last running total in dollars of each Claude session, and what this
+        attempt reported before (the costs after its ``session_starting``, when an engine
+        takes over a running attempt): a resumed session's ``result`` line counts its earlier
+        runs again (the CLI restores its cost from its config folder), and an attempt's
+        ``result`` counts the costs it reported on the way, so only what they add is new."""
         agent_session: str | None = None
         for event in history:
+            if isinstance(event, SessionStarting):
+                self._reported_usd = 0.0  # this parser reads the last attempt's output
+            elif isinstance(event, CostReported):
+                self._reported_usd += event.usd
             if isinstance(event, AgentSessionIdentified):
                 agent_session = event.agent_session_id
             elif isinstance(event, ToolDenied) and event.tool_use_id:

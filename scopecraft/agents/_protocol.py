@@ -120,9 +120,11 @@ class OutputParser(Protocol):
 
     def resume_from(self, history: Sequence[Event]) -> None:
         """Continue from the session's earlier ``agent_session_identified``,
-        ``cost_reported`` and ``tool_denied`` events (for agents whose reports are running
-        totals, or whose transcript tells them again); called before the first line of an
-        attempt when `resumes` is true. Default: nothing."""
+        ``cost_reported``, ``tool_denied`` and ``session_starting`` events, in order (for
+        agents whose reports are running totals, or whose transcript tells them again; the
+        last ``session_starting`` is the attempt this parser reads, which an engine may take
+        over while it runs); called before the first line this parser reads when `resumes` is
+        true. Default: nothing."""
         return None
 
     @property

@@ -224,8 +224,9 @@ class Launcher:
 
     async def parser(self, session_id: str, agent: AgentAdapter) -> OutputParser:
         """A fresh parser for the session's current attempt; one that can continue from what
-        was stored before (``resume_from``: running totals, the agent's session id, refusals)
-        is given the session's events of the kinds it needs."""
+        was stored before (``resume_from``: running totals, the agent's session id, refusals,
+        what this attempt reported before an engine took it over) is given the session's
+        events of the kinds it needs."""
         parser = agent.parser(session_id)
         if parser.resumes:
             stored = await self._ctx.storage.read_events(session_id)
@@ -233,7 +234,10 @@ class Launcher:
                 [
                     s.event
                     for s in stored
-                    if isinstance(s.event, AgentSessionIdentified | CostReported | ToolDenied)
+                    if isinstance(
+                        s.event,
+                        AgentSessionIdentified | CostReported | ToolDenied | SessionStarting,
+                    )
                 ]
             )
         return parser

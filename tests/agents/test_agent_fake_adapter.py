@@ -12,6 +12,7 @@ from agent_support import Parsed, parse_lines
 
 from scopecraft._models import SessionMode
 from scopecraft.agents import AgentRequest
+from scopecraft.events import CostReported, SessionStarting
 from scopecraft.testing._fake_agent import (
     CONTAINER_PATH,
     FakeAgent,
@@ -174,3 +175,35 @@ def test_listen_messages_are_emitted_as_they_are_read(tmp_path: Path) -> None:
         events for events in emitted if any(getattr(e, "text", "") == "heard: hi" for e in events)
     ]
     assert len(heard) == 1
+
+
+def _fake_output(tmp_path: Path, prompt: str) -> list[str]:
+    command = FakeAgent().command(request(prompt=prompt))
+    proc = subprocess.run(
+        command.argv, input=prompt.encode(), capture_output=True, cwd=tmp_path, timeout=30
+    )
+    return proc.stdout.decode().splitlines()
+
+
+def test_an_engine_taking_over_a_running_attempt_bills_its_costs_once(tmp_path: Path) -> None:
+    """A parser built for an attempt another engine read half of (``resume_from`` given that
+    attempt's ``session_starting`` and cost reports) bills nothing again for the ``result``
+    that sums the costs reported on the way; costs of an earlier attempt do not count as
+    this one's."""
+    lines = _fake_output(tmp_path, "fake: cost 0.25\nfake: say between\nfake: cost 0.5\n")
+    cut = next(i for i, line in enumerate(lines) if "between" in line)
+    first = FakeAgentParser("ses-fake")
+    before = [e for line in lines[:cut] for e in first.feed(line)]
+    assert [e.usd for e in before if isinstance(e, CostReported)] == [0.25]
+    starting = SessionStarting(session_id="ses-fake", attempt=1, runtime_name="rt-1")
+    taker = FakeAgentParser("ses-fake")
+    taker.resume_from([starting, *(e for e in before if isinstance(e, CostReported))])
+    after = [e for line in lines[cut:] for e in taker.feed(line)]
+    assert [e.usd for e in after if isinstance(e, CostReported)] == [0.5]
+
+    # The same reports, but of attempt 1: attempt 2's own result is billed whole.
+    again = FakeAgentParser("ses-fake")
+    second = SessionStarting(session_id="ses-fake", attempt=2, runtime_name="rt-2")
+    again.resume_from([starting, *before, second])
+    result = next(line for line in lines if '"type":"result"' in line.replace(" ", ""))
+    assert [e.usd for e in again.feed(result) if isinstance(e, CostReported)] == [0.75]

@@ -195,6 +195,26 @@ async def test_session_outlives_a_short_lived_engine(repo: Path, home: Path) -> 
         assert len(logs) == len(set(logs)), "no line doubled"
 
 
+async def test_an_engine_taking_over_bills_the_attempts_costs_once(repo: Path, home: Path) -> None:
+    """An engine that stops after the agent reported a cost leaves the attempt to the next
+    one, whose parser reads that report back: the result line that sums the attempt's costs
+    adds nothing, and the session costs what the agent spent."""
+    write_task(repo, "cost-01E", "fake: cost 0.25\nfake: sleep 1\nfake: say done")
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "a costly task", cwd=repo)
+    async with Engine.open(repo, home=home) as engine:
+        session = await engine.create_session("cost-01E", **LOCAL)
+        with anyio.fail_after(20):
+            while (await engine.get_session(session.id)).cost_usd == 0:
+                await anyio.sleep(0.02)
+    async with Engine.open(repo, home=home) as engine:
+        done = await engine.wait(session.id, timeout=30)
+        assert done.status is SessionStatus.COMPLETED, done.error
+        assert done.cost_usd == pytest.approx(0.25)
+        costs = [e for e in await _events(engine, session.id) if e.type == "cost_reported"]
+        assert sum(e.usd for e in costs) == pytest.approx(0.25)
+
+
 async def test_logs_follow_until_the_session_ends(repo: Path, home: Path) -> None:
     """``session_logs(follow=True)`` yields lines as they come and stops at the end."""
     async with Engine.open(repo, home=home) as engine:

@@ -313,7 +313,9 @@ def test_codex_in_docker_edits_with_its_users_provider(
 ) -> None:
     """A default Codex session in its container reaches the model through the provider of
     the user's ``config.toml`` (copied into the session's home), runs a command that writes in
-    the worktree, and completes with the cost its usage implies."""
+    the worktree, and completes with the cost its usage implies; ``continue_session`` resumes
+    the same thread in a new container (the server gets the whole history) and its running
+    totals are billed once."""
     server = OpenAIResponsesServer(
         [
             ModelTurn.of(
@@ -323,6 +325,7 @@ def test_codex_in_docker_edits_with_its_users_provider(
                 usage=TokenUsage(1000, 50),
             ),
             ModelTurn.of("Wrote hello.txt.", usage=TokenUsage(1200, 30)),
+            ModelTurn.of("Still done.", usage=TokenUsage(1500, 20)),
         ],
         port=PORT + 1,
     )
@@ -331,7 +334,7 @@ def test_codex_in_docker_edits_with_its_users_provider(
     (user_codex / "config.toml").write_text(
         codex_offline_config(server.base_url, model=CODEX_MODEL)
     )
-    results, _ = run_engine(
+    results, served = run_engine(
         tmp_path,
         holder,
         server,
@@ -345,7 +348,8 @@ def test_codex_in_docker_edits_with_its_users_provider(
                     "model": CODEX_MODEL,
                     "image": images["codex"],
                 }
-            }
+            },
+            {"continue": "Check it once more."},
         ],
         env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
         config={},
@@ -355,6 +359,64 @@ def test_codex_in_docker_edits_with_its_users_provider(
     assert (tmp_path / "wt" / TASK_ID / "hello.txt").read_text() == "hello"
     price = DEFAULT_CODEX_PRICES[CODEX_MODEL]
     assert session["cost_usd"] == pytest.approx(price.cost(2200, 0, 80), rel=1e-9)
+    resumed = results[1]["session"]
+    assert resumed["status"] == "completed", results[1]["logs"][-30:]
+    assert resumed["attempt"] == 2
+    assert resumed["agent_session_id"] == session["agent_session_id"]
+    said = json.dumps(served.model_requests[-1].json()["input"])
+    assert "Wrote hello.txt." in said
+    assert "Check it once more." in said
+    assert resumed["cost_usd"] == pytest.approx(price.cost(3700, 0, 100), rel=1e-9)
+    assert served.remaining == 0
+
+
+def test_codex_in_docker_reports_a_refused_write(
+    tmp_path: Path, holder: Any, images: dict[str, str]
+) -> None:
+    """A ``read-only`` Codex session in its container runs a command that writes: the write
+    is refused, nothing is written, and the session says so (``tool_denied``,
+    ``denials=1``), read from the thread's rollout file in the session's Codex home."""
+    server = OpenAIResponsesServer(
+        [
+            ModelTurn.of(
+                ToolCall(
+                    "exec_command", {"cmd": "printf hello > hello.txt", "workdir": "/workspace"}
+                )
+            ),
+            ModelTurn.of("I could not write it."),
+        ],
+        port=PORT + 1,
+    )
+    user_codex = tmp_path / "user-codex"
+    user_codex.mkdir()
+    (user_codex / "config.toml").write_text(
+        codex_offline_config(server.base_url, model=CODEX_MODEL)
+    )
+    create = {
+        "task_id": TASK_ID,
+        "mode": "autonomous",
+        "executor": "docker",
+        "agent": "codex",
+        "model": CODEX_MODEL,
+        "image": images["codex"],
+        "permissions": "read-only",
+    }
+    results, served = run_engine(
+        tmp_path,
+        holder,
+        server,
+        [{"create": create}],
+        env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+        config={},
+    )
+    session = results[0]["session"]
+    said = json.dumps(served.model_requests[-1].json()["input"][-1])
+    assert session["status"] == "completed", (said, results[0]["logs"][-30:])
+    denied = [e for e in results[0]["events"] if e["type"] == "tool_denied"]
+    assert [e["name"] for e in denied] == ["shell"], said
+    assert "Read-only file system" in denied[0]["reason"]
+    assert session["denials"] == 1
+    assert not (tmp_path / "wt" / TASK_ID / "hello.txt").exists()
 
 
 def test_codex_in_docker_529_is_retried_and_401_is_not(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -101,8 +102,9 @@ class TranscriptSummary:
 
     Attributes:
         usage: For each model, ``[input, cache read, cache creation, output]`` tokens.
-        denials: The tool uses a person refused, oldest first, as ``(tool use id, tool name,
-            what the agent was told)``; the last `_MAX_DENIALS` only.
+        denials: The tool uses a person (Claude Code) or the sandbox (Codex) refused, oldest
+            first, as ``(tool use id, tool name, what the agent was told)``; the last
+            `_MAX_DENIALS` only.
     """
 
     usage: dict[str, list[int]]
@@ -318,7 +320,9 @@ def read_transcript(path: Path) -> TranscriptSummary | None:
     so (``toolDenialKind``, or the CLI's refusal text); its name comes from the ``tool_use``
     block of the same id. Codex's transcript (its rollout file) has a ``token_usage_record``
     per model response (``response_id``, ``usage`` with the cached tokens inside
-    ``input_tokens``), of the model the last ``turn_context`` named.
+    ``input_tokens``), of the model the last ``turn_context`` named; a tool call whose output
+    says ``Read-only file system`` was refused by the sandbox (or a read-only mount), named
+    after its ``function_call`` (a command is ``shell``).
 
     Bounded: a regular file only, opened without following a link; at most the last 64 MiB
     are read, lines over 1 MiB are skipped, at most 8 models and the last 50 refusals are
@@ -362,6 +366,8 @@ def read_transcript(path: Path) -> TranscriptSummary | None:
             continue
         if b'"tool_' in raw:
             _tool_blocks(item, tools, denials)
+        if b'"response_item"' in raw:
+            _codex_call(item, tools, denials)
         found = _message_usage(item)
         if found is None:
             continue
@@ -425,7 +431,47 @@ def _result_text(content: object) -> str:
     return ""
 
 
-_MARKERS = (b'"assistant"', b'"turn_context"', b'"token_usage_record"', b'"tool_result"')
+_MARKERS = (
+    b'"assistant"',
+    b'"turn_context"',
+    b'"token_usage_record"',
+    b'"tool_result"',
+    b'"function_call',
+    b'"custom_tool_call',
+)
+_READ_ONLY_TEXT = "Read-only file system"  # EROFS: what a read-only sandbox or mount answers
+_CODEX_SHELL = frozenset({"exec_command", "shell", "local_shell", "container.exec"})
+
+
+def _codex_call(
+    item: dict[str, Any], tools: dict[str, str], denials: dict[str, tuple[str, str, str]]
+) -> None:
+    """Note a Codex rollout's tool call (call id -> name) and a call whose output says the
+    file system refused a write (a read-only sandbox, or a read-only mount in a container):
+    Codex's JSON output has no item for such a command, its rollout has the answer."""
+    payload = item.get("payload")
+    if item.get("type") != "response_item" or not isinstance(payload, dict):
+        return
+    kind = payload.get("type")
+    call_id = payload.get("call_id")
+    if not isinstance(call_id, str) or not call_id:
+        return
+    call_id = call_id[:200]
+    if kind in ("function_call", "custom_tool_call"):
+        name = payload.get("name")
+        if isinstance(name, str) and name and len(tools) < 10_000:
+            tools[call_id] = "shell" if name in _CODEX_SHELL else name[:200]
+    elif kind in ("function_call_output", "custom_tool_call_output"):
+        output = payload.get("output")
+        if isinstance(output, dict):
+            output = output.get("content")
+        text = _result_text(output)
+        if _READ_ONLY_TEXT in text:
+            line = next(part for part in text.splitlines() if _READ_ONLY_TEXT in part)
+            denials.pop(call_id, None)
+            denials[call_id] = (call_id, "", " ".join(line.split())[:500])
+            if len(denials) > _MAX_DENIALS:
+                denials.pop(next(iter(denials)))
 
 
 def _settle(path: Path, *, quiet: float = 0.3, most: float = 2.0) -> None:
@@ -603,6 +649,51 @@ def follow_transcript(
             (_kind_of_status(status), " ".join(str(message or "").split())[:_MAX_FIELD])
         )
     return failures, offset + end + 1
+
+
+_THREAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+_MAX_SCANNED = 10_000  # folder entries a search for rollout files looks at
+
+
+def rollout_files(codex_home: Path, thread: str) -> list[Path]:
+    """The rollout files of one Codex thread in a Codex home: ``sessions/YYYY/MM/DD/
+    rollout-<time>-<thread>.jsonl`` (a resumed thread may have several), oldest first.
+
+    Bounded: the thread id is validated, folders are listed without following a link (a link
+    is never entered nor returned), at most 10,000 entries are looked at, and only regular
+    files are returned.
+    """
+    if not _THREAD_ID.fullmatch(thread):
+        return []
+    suffix = f"-{thread}.jsonl"
+    found: list[Path] = []
+    scanned = 0
+    folders = [codex_home / "sessions"]
+    for depth in range(4):
+        deeper: list[Path] = []
+        for folder in folders:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                scanned += 1
+                if scanned > _MAX_SCANNED:
+                    return sorted(found)
+                try:
+                    if depth < 3 and entry.is_dir(follow_symlinks=False):
+                        deeper.append(Path(entry.path))
+                    elif (
+                        depth == 3
+                        and entry.name.startswith("rollout-")
+                        and entry.name.endswith(suffix)
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        found.append(Path(entry.path))
+                except OSError:
+                    continue
+        folders = deeper
+    return sorted(found)
 
 
 def _kind_of_status(status: object) -> str:

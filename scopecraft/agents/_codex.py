@@ -14,9 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from scopecraft._models import LogStream, Permissions
-from scopecraft.events import AgentMessage, AgentSessionIdentified, CostReported, Event, ToolUsed
+from scopecraft.events import (
+    AgentMessage,
+    AgentSessionIdentified,
+    CostReported,
+    Event,
+    ToolDenied,
+    ToolUsed,
+)
 
-from .._terminal_hooks import parse_report_line
+from .._terminal_hooks import parse_report_line, read_transcript, rollout_files
 from ._common import (
     StderrTail,
     as_count,
@@ -126,17 +133,21 @@ class CodexExecParser(OutputParser):
         self._stderr = StderrTail()
         self._thread: str | None = None
         self._running: dict[str, dict[str, int]] = {}  # thread id -> its last running total
+        self._denied_ids: set[str] = set()  # refused calls reported (a rollout keeps them)
 
     resumes = True
     """`resume_from()` reads the session's earlier events."""
 
     def resume_from(self, history: Sequence[Event]) -> None:
-        """Learn, from the session's earlier events in order, each thread's last running total
-        and which thread this attempt continues (the last one identified)."""
+        """Learn, from the session's earlier events in order, each thread's last running total,
+        the refused calls already reported, and which thread this attempt continues (the last
+        one identified)."""
         thread: str | None = None
         for event in history:
             if isinstance(event, AgentSessionIdentified):
                 thread = event.agent_session_id
+            elif isinstance(event, ToolDenied) and event.tool_use_id:
+                self._denied_ids.add(event.tool_use_id)
             elif isinstance(event, CostReported) and event.running_usage and thread:
                 self._running[thread] = {k: int(v) for k, v in event.running_usage.items()}
         self._thread = thread
@@ -157,6 +168,7 @@ class CodexExecParser(OutputParser):
             if report is None:
                 return []
             events = self._hook_usage(report.agent_session_id, report.usage) if report.usage else []
+            events.extend(self._denials(report.denials))
             if report.failure is not None:
                 self._outcome = turn_failure_outcome(*report.failure)
             return events
@@ -185,6 +197,35 @@ class CodexExecParser(OutputParser):
         running = {k: total.get(k, 0) for k in _USAGE_KEYS}
         if running != self._running.get(self._thread or ""):  # nothing new: no report
             self._report_running(running, events)
+        return events
+
+    def state_events(self, state_dir: Path) -> list[Event]:
+        """The commands the sandbox refused, from this thread's rollout file in the session's
+        Codex home (``sessions/YYYY/MM/DD/rollout-*-<thread>.jsonl``): Codex's JSON output has
+        no item for them. Each refused call is reported once across attempts."""
+        if not self._thread:
+            return []
+        events: list[Event] = []
+        for path in rollout_files(state_dir, self._thread):
+            summary = read_transcript(path)
+            if summary is not None:
+                events.extend(self._denials(summary.denials))
+        return events
+
+    def _denials(self, denials: Sequence[tuple[str, str, str]]) -> list[Event]:
+        events: list[Event] = []
+        for call_id, name, reason in denials:
+            if call_id in self._denied_ids:
+                continue
+            self._denied_ids.add(call_id)
+            events.append(
+                ToolDenied(
+                    session_id=self.session_id,
+                    name=name or "shell",
+                    tool_use_id=call_id,
+                    reason=reason,
+                )
+            )
         return events
 
     def finish(self, exit_code: int | None) -> tuple[list[Event], AgentOutcome]:
@@ -401,10 +442,12 @@ class CodexAgent(AgentAdapter):
     terminal: the interactive ``codex [--model M] <permissions> PROMPT`` or
     ``codex resume <id> ... PROMPT``.
 
-    Permissions (``request.permissions``): ``read-only`` is ``--sandbox read-only``; ``edit``
-    is ``--sandbox workspace-write`` on the host (Codex's own sandbox lets it change the
-    worktree and nothing else) and, in a container, which is the sandbox already and where
-    Codex's cannot nest, ``--dangerously-bypass-approvals-and-sandbox``, as is ``full``.
+    Permissions (``request.permissions``): on the host, ``read-only`` is ``--sandbox
+    read-only`` and ``edit`` is ``--sandbox workspace-write`` (Codex's own sandbox lets it
+    change the worktree and nothing else); ``full``, and every level in a container, which is
+    the sandbox already and where Codex's cannot run (it needs bubblewrap), is
+    ``--dangerously-bypass-approvals-and-sandbox``: there the container keeps a ``read-only``
+    session's worktree read-only (it is mounted so).
     Unattended runs never ask (``exec`` has no one to ask); in a terminal ``edit`` asks
     ``on-request``.
 
@@ -488,7 +531,7 @@ class CodexAgent(AgentAdapter):
         if model:
             options += ["--model", validate_model(model)]
         level = request.permissions
-        if level is Permissions.FULL or (level is Permissions.EDIT and request.in_container):
+        if level is Permissions.FULL or request.in_container:
             options.append("--dangerously-bypass-approvals-and-sandbox")
         elif level is Permissions.EDIT:
             options += ["--sandbox", "workspace-write"]

@@ -127,6 +127,14 @@ class OutputParser(Protocol):
         true. Default: nothing."""
         return None
 
+    def state_events(self, state_dir: Path) -> list[Event]:
+        """Events the agent's state folder holds that its output did not tell (Codex: the
+        commands its sandbox refused, which only its rollout file records); called once per
+        attempt, in a worker thread, after the runtime ended and before `finish()`, with the
+        session's agent-state folder on the engine's host. What is in it is the agent's: read
+        it bounded, never following a link. Default: none."""
+        return []
+
     @property
     def ended(self) -> bool:
         """Whether the output has already decided the outcome while the agent still runs (an
@@ -145,7 +153,8 @@ class AgentAdapter(Protocol):
     Optional members have defaults here: an adapter that subclasses `AgentAdapter` (as the
     built-in ones do) inherits them, one that does not must define them (the plugin registry
     names what it lacks). They are `forward_env` and `prepare_home()`; a parser's are
-    `OutputParser.resumes`, `OutputParser.resume_from()` and `OutputParser.ended`.
+    `OutputParser.resumes`, `OutputParser.resume_from()`, `OutputParser.state_events()`
+    and `OutputParser.ended`.
     """
 
     @property

@@ -65,7 +65,14 @@ class AttemptRunner:
         self._launcher = Launcher(
             ctx, journal=journal, runtimes=runtimes, tasks=tasks, requests=requests
         )
-        self._finalizer = Finalizer(ctx, journal=journal, tasks=tasks, archive=archive, ended=ended)
+        self._finalizer = Finalizer(
+            ctx,
+            journal=journal,
+            tasks=tasks,
+            archive=archive,
+            ended=ended,
+            state_dir=runtimes.state_dir,
+        )
 
     # -- launch ------------------------------------------------------------------------------
 

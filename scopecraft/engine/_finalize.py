@@ -49,6 +49,7 @@ class Finalizer:
         tasks: The task whose file records the end.
         archive: Archives an ending session's record (with the events about to be stored).
         ended: What follows a session's end (the cleanup policy).
+        state_dir: A session's agent-state folder on the host.
     """
 
     def __init__(
@@ -59,12 +60,27 @@ class Finalizer:
         tasks: Tasks,
         archive: Callable[[str, Sequence[Event]], Awaitable[None]],
         ended: Callable[[str], Awaitable[None]],
+        state_dir: Callable[[str], Path],
     ) -> None:
         self._ctx = ctx
         self._journal = journal
         self._tasks = tasks
         self._archive = archive
         self._ended = ended
+        self._state_dir = state_dir
+
+    async def _state_events(self, session_id: str, parser: OutputParser) -> list[Event]:
+        """What the agent's state folder tells that its output did not (`state_events()`);
+        a parser that fails there costs the attempt nothing but those events."""
+        reader = getattr(parser, "state_events", None)  # optional: an older plugin's lacks it
+        if reader is None:
+            return []
+        folder = self._state_dir(session_id)
+        try:
+            return list(await anyio.to_thread.run_sync(reader, folder))
+        except Exception:  # the agent's files are not the engine's to fail on
+            log.exception("reading the agent state of session %s failed", session_id)
+            return []
 
     async def finalize(
         self,
@@ -74,9 +90,10 @@ class Finalizer:
         parser: OutputParser,
         state: RuntimeState,
     ) -> None:
+        found = await self._state_events(session_id, parser)
         pending_events, outcome = parser.finish(state.exit_code)
         session = await self._ctx.storage.get_session(session_id)
-        events: list[Event] = list(pending_events)
+        events: list[Event] = [*found, *pending_events]
         terminal: Event | None = None
         note: str
         if session.attempt != handle.attempt:

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
-from .._models import Session, SessionMode, Task, default_permissions
+from .._models import Permissions, Session, SessionMode, Task, default_permissions
 from .._secrets import read_session_secrets, write_session_secrets
 from ..agents._protocol import AgentAdapter, AgentRequest, OutputParser
 from ..events import (
@@ -189,7 +189,9 @@ class Launcher:
             labels=self._runtimes.labels_for(session, attempt),
             image=session.image or self._ctx.config.default_image,
             resources=resources,
-            read_only_workdir=session.mode is SessionMode.PLANNING,
+            read_only_workdir=(
+                session.mode is SessionMode.PLANNING or request.permissions is Permissions.READ_ONLY
+            ),
         )
         with anyio.CancelScope(shield=True):
             # Once started, the runtime must be either recorded or stopped, even if the

@@ -101,7 +101,8 @@ class LaunchSpec:
         labels: Ownership labels (``scopecraft.session``, ``scopecraft.attempt``, ...).
         image: A container image, for container executors.
         resources: Limits.
-        read_only_workdir: Mount the worktree read-only (planning).
+        read_only_workdir: Mount the worktree read-only (planning, and the ``read-only``
+            permission level), where the executor can.
     """
 
     session_id: str

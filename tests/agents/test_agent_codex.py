@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from agent_support import parse_lines
 
 from scopecraft._errors import AgentError, ConfigError
 from scopecraft._models import SessionMode
+from scopecraft._terminal_hooks import rollout_files
 from scopecraft.agents import (
     DEFAULT_CODEX_PRICES,
     AgentRequest,
@@ -18,6 +20,7 @@ from scopecraft.agents import (
     CodexExecParser,
     CodexPrice,
 )
+from scopecraft.events import AgentSessionIdentified, ToolDenied
 
 THREAD = "0199a213-81c0-7800-8aa1-bbab2a035a53"
 Transcript = Callable[[str], list[str]]
@@ -282,3 +285,94 @@ def test_other_tools_are_named() -> None:
         ("mcp__gh__search", ""),
         ("web_search", "x"),
     ]
+
+
+def _rollout_line(kind: str, **payload: Any) -> str:
+    return json.dumps({"type": kind, "payload": payload})
+
+
+def _write_rollout(home: Path, thread: str, lines: list[str]) -> Path:
+    folder = home / "sessions" / "2026" / "12" / "04"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"rollout-2026-12-04T10-00-00-{thread}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+REFUSED = _rollout_line(
+    "response_item",
+    type="function_call_output",
+    call_id="call_1",
+    output="Process exited with code 1\nOutput:\n/bin/bash: line 1: a.txt: Read-only file system\n",
+)
+CALLED = _rollout_line(
+    "response_item",
+    type="function_call",
+    name="exec_command",
+    arguments='{"cmd": "printf x > a.txt"}',
+    call_id="call_1",
+)
+
+
+def test_a_command_the_sandbox_refused_is_read_from_the_rollout(tmp_path: Path) -> None:
+    """Codex's JSON output has no item for a command its sandbox refused; the thread's
+    rollout file in the session's Codex home has the call and the file system's answer:
+    `state_events()` reports it as one ``tool_denied`` (``shell``), and a command that only
+    failed is no refusal. Resumed from the session's events, it is not reported twice."""
+    failed = _rollout_line(
+        "response_item",
+        type="function_call_output",
+        call_id="call_2",
+        output="Process exited with code 2\nOutput:\nls: cannot access 'x': No such file\n",
+    )
+    _write_rollout(tmp_path, THREAD, [CALLED, REFUSED, failed, "not json", "[]"])
+    parser = CodexExecParser("ses-1", price=DEFAULT_CODEX_PRICES["default"])
+    parser.feed(line(type="thread.started", thread_id=THREAD))
+    events = parser.state_events(tmp_path)
+    denied = [e for e in events if isinstance(e, ToolDenied)]
+    assert [(e.name, e.tool_use_id) for e in denied] == [("shell", "call_1")]
+    assert len(events) == 1
+    assert "Read-only file system" in denied[0].reason
+    assert parser.state_events(tmp_path) == [], "once per call"
+
+    later = CodexExecParser("ses-1", price=DEFAULT_CODEX_PRICES["default"])
+    later.resume_from(
+        [AgentSessionIdentified(session_id="ses-1", agent_session_id=THREAD), *events]
+    )
+    assert later.state_events(tmp_path) == []
+
+
+def test_rollout_files_are_found_bounded(tmp_path: Path) -> None:
+    """Only the thread's own regular files, under ``sessions/Y/M/D``, are found: a link (to a
+    file or a folder) is never followed or returned, and a thread id that is not one finds
+    nothing."""
+    mine = _write_rollout(tmp_path, THREAD, [REFUSED])
+    _write_rollout(tmp_path, "0199a213-0000-7800-8aa1-000000000000", [REFUSED])
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / f"rollout-x-{THREAD}.jsonl"
+    secret.write_text(REFUSED + "\n")
+    day = mine.parent
+    (day / f"rollout-link-{THREAD}.jsonl").symlink_to(secret)
+    (tmp_path / "sessions" / "2026" / "11").symlink_to(outside, target_is_directory=True)
+    assert rollout_files(tmp_path, THREAD) == [mine]
+    assert rollout_files(tmp_path, "../../etc") == []
+    assert rollout_files(tmp_path / "missing", THREAD) == []
+    parser = CodexExecParser("ses-1", price=DEFAULT_CODEX_PRICES["default"])
+    assert parser.state_events(tmp_path) == [], "no thread identified: nothing to read"
+
+
+def test_hook_reports_of_refused_commands_become_denials_once() -> None:
+    """In a terminal the hooks read the same rollout: the refusals of their report line are
+    ``tool_denied`` events, each call once."""
+    from scopecraft._terminal_hooks import HookSignal
+
+    denials = json.dumps([["call_9", "shell", "a.txt: Read-only file system"]])
+    signal = HookSignal(event="Stop", agent_session_id=THREAD, fields={"denials": denials})
+    report = signal.report_line()
+    assert report is not None
+    parser = CodexExecParser("ses-1", price=DEFAULT_CODEX_PRICES["default"])
+    first = parser.feed(report, "system")
+    again = parser.feed(report, "system")
+    assert [e.tool_use_id for e in first if isinstance(e, ToolDenied)] == ["call_9"]
+    assert [e for e in again if isinstance(e, ToolDenied)] == []

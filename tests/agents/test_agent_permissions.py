@@ -167,7 +167,7 @@ def test_a_link_left_in_a_home_is_replaced_never_followed(tmp_path: Path) -> Non
     ("level", "in_container", "flags"),
     [
         ("read-only", False, ["--sandbox", "read-only"]),
-        ("read-only", True, ["--sandbox", "read-only"]),
+        ("read-only", True, ["--dangerously-bypass-approvals-and-sandbox"]),
         ("edit", False, ["--sandbox", "workspace-write"]),
         ("edit", True, ["--dangerously-bypass-approvals-and-sandbox"]),
         ("full", False, ["--dangerously-bypass-approvals-and-sandbox"]),
@@ -176,7 +176,8 @@ def test_a_link_left_in_a_home_is_replaced_never_followed(tmp_path: Path) -> Non
 )
 def test_codex_flags_for_each_level(level: str, in_container: bool, flags: list[str]) -> None:
     """``read-only`` and ``edit`` are Codex's own sandboxes on the host; in a container, which
-    is the sandbox, ``edit`` bypasses Codex's (it cannot nest)."""
+    is the sandbox (and mounts a read-only session's worktree read-only), every level
+    bypasses Codex's (it cannot nest)."""
     argv = list(CodexAgent().command(request(permissions=level, in_container=in_container)).argv)
     at = argv.index(flags[0])
     assert argv[at : at + len(flags)] == flags

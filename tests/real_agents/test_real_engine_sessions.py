@@ -353,6 +353,42 @@ def test_codex_session_edits_completes_and_resumes_with_exact_cost(
     assert second["cost_usd"] == pytest.approx(price.cost(3700, 0, 100), rel=1e-9)
 
 
+def test_codex_read_only_session_reports_the_refused_write(codex_bin: str, tmp_path: Path) -> None:
+    """At ``read-only`` Codex's sandbox refuses the command that writes; its JSON output has
+    no item for it, its rollout file has the answer: one ``tool_denied`` event (``shell``,
+    the file system's refusal), no file, ``denials=1``. The resumed thread's rollout still
+    holds that call: the next attempt does not report it again (and counts no denial)."""
+    tree = worktree(tmp_path)
+    server = OpenAIResponsesServer(
+        [
+            ModelTurn.of(
+                ToolCall("exec_command", {"cmd": "printf hello > hello.txt", "workdir": str(tree)})
+            ),
+            ModelTurn.of("I could not write it."),
+            ModelTurn.of("Still read-only."),
+        ],
+        port=PORT + 1,
+    )
+    result = run_engine(
+        tmp_path,
+        server,
+        [codex_create(permissions="read-only"), {"continue": "Try once more."}],
+        env=codex_env(server, codex_bin, tmp_path),
+        config={"agents": {"codex": {"executable": codex_bin}}},
+    )
+    first, second = result.session(0), result.session(1)
+    assert first["status"] == "completed", result.describe()
+    denied = result.events("tool_denied", 0)
+    assert [d["name"] for d in denied] == ["shell"], result.describe()
+    assert "Read-only file system" in denied[0]["reason"]
+    assert not (tree / "hello.txt").exists()
+    assert first["denials"] == 1
+    assert result.events("session_completed", 0)[0]["denials"] == 1
+    assert second["status"] == "completed", result.describe()
+    assert len(result.events("tool_denied", 1)) == 1, "reported once across attempts"
+    assert second["denials"] == 0, "a session's denials are its current attempt's"
+
+
 # -- Claude Code in tmux ---------------------------------------------------------------------
 
 

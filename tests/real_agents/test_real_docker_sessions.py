@@ -167,14 +167,7 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
         "ANTHROPIC_API_KEY": "sk-ant-scopecraft-test-0123456789abcdef",
         "CLAUDE_CODE_MAX_RETRIES": "0",
     }
-    create = {
-        "task_id": TASK_ID,
-        "mode": "autonomous",
-        "executor": "docker",
-        "agent": "claude-code",
-        "model": CLAUDE_MODEL,
-        "image": images["claude-code"],
-    }
+    create = _claude_docker(images)
     results, served = run_engine(
         tmp_path,
         holder,
@@ -233,16 +226,21 @@ def test_claude_in_docker_edits_and_runs_commands_with_exact_cost(
     assert session["cost_usd"] == pytest.approx(2100 * CLAUDE_IN + 20 * CLAUDE_OUT, rel=1e-9)
 
 
-def _claude_docker(images: dict[str, str], **extra: Any) -> dict[str, Any]:
+def _in_docker(images: dict[str, str], agent: str, model: str, **extra: Any) -> dict[str, Any]:
+    """``create_session`` arguments for an autonomous session of ``agent`` in its image."""
     return {
         "task_id": TASK_ID,
         "mode": "autonomous",
         "executor": "docker",
-        "agent": "claude-code",
-        "model": CLAUDE_MODEL,
-        "image": images["claude-code"],
+        "agent": agent,
+        "model": model,
+        "image": images[agent],
         **extra,
     }
+
+
+def _claude_docker(images: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return _in_docker(images, "claude-code", CLAUDE_MODEL, **extra)
 
 
 def _claude_docker_env(server: ScriptedModelServer) -> dict[str, str]:
@@ -308,6 +306,20 @@ def test_claude_in_docker_529_is_retried_and_401_is_not(
         assert str(code) in failed["reason"]
 
 
+def _codex_docker(images: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return _in_docker(images, "codex", CODEX_MODEL, **extra)
+
+
+def _codex_docker_env(folder: Path, server: ScriptedModelServer) -> dict[str, str]:
+    """The user's ``CODEX_HOME`` names the server as its provider."""
+    user_codex = folder / "user-codex"
+    user_codex.mkdir(parents=True)
+    (user_codex / "config.toml").write_text(
+        codex_offline_config(server.base_url, model=CODEX_MODEL)
+    )
+    return {"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"}
+
+
 def test_codex_in_docker_edits_with_its_users_provider(
     tmp_path: Path, holder: Any, images: dict[str, str]
 ) -> None:
@@ -329,29 +341,12 @@ def test_codex_in_docker_edits_with_its_users_provider(
         ],
         port=PORT + 1,
     )
-    user_codex = tmp_path / "user-codex"
-    user_codex.mkdir()
-    (user_codex / "config.toml").write_text(
-        codex_offline_config(server.base_url, model=CODEX_MODEL)
-    )
     results, served = run_engine(
         tmp_path,
         holder,
         server,
-        [
-            {
-                "create": {
-                    "task_id": TASK_ID,
-                    "mode": "autonomous",
-                    "executor": "docker",
-                    "agent": "codex",
-                    "model": CODEX_MODEL,
-                    "image": images["codex"],
-                }
-            },
-            {"continue": "Check it once more."},
-        ],
-        env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+        [{"create": _codex_docker(images)}, {"continue": "Check it once more."}],
+        env=_codex_docker_env(tmp_path, server),
         config={},
     )
     session = results[0]["session"]
@@ -387,26 +382,12 @@ def test_codex_in_docker_reports_a_refused_write(
         ],
         port=PORT + 1,
     )
-    user_codex = tmp_path / "user-codex"
-    user_codex.mkdir()
-    (user_codex / "config.toml").write_text(
-        codex_offline_config(server.base_url, model=CODEX_MODEL)
-    )
-    create = {
-        "task_id": TASK_ID,
-        "mode": "autonomous",
-        "executor": "docker",
-        "agent": "codex",
-        "model": CODEX_MODEL,
-        "image": images["codex"],
-        "permissions": "read-only",
-    }
     results, served = run_engine(
         tmp_path,
         holder,
         server,
-        [{"create": create}],
-        env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+        [{"create": _codex_docker(images, permissions="read-only")}],
+        env=_codex_docker_env(tmp_path, server),
         config={},
     )
     session = results[0]["session"]
@@ -424,27 +405,14 @@ def test_codex_in_docker_529_is_retried_and_401_is_not(
 ) -> None:
     """In a container, Codex's overloaded API (529) fails the attempt as retryable and the
     next attempt completes; a 401 fails the session at once."""
-    create = {
-        "task_id": TASK_ID,
-        "mode": "autonomous",
-        "executor": "docker",
-        "agent": "codex",
-        "model": CODEX_MODEL,
-        "image": images["codex"],
-    }
     for folder, code, status, attempt in (("a", 529, "completed", 2), ("b", 401, "failed", 1)):
         server = OpenAIResponsesServer([ApiError(code), ModelTurn.of("Done.")], port=PORT + 1)
-        user_codex = tmp_path / folder / "user-codex"
-        user_codex.mkdir(parents=True)
-        (user_codex / "config.toml").write_text(
-            codex_offline_config(server.base_url, model=CODEX_MODEL)
-        )
         results, _ = run_engine(
             tmp_path / folder,
             holder,
             server,
-            [{"create": create}],
-            env={"CODEX_HOME": str(user_codex), "OPENAI_API_KEY": "sk-scripted-0123456789"},
+            [{"create": _codex_docker(images)}],
+            env=_codex_docker_env(tmp_path / folder, server),
             config={},
         )
         session = results[0]["session"]

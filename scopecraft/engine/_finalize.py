@@ -72,12 +72,9 @@ class Finalizer:
     async def _state_events(self, session_id: str, parser: OutputParser) -> list[Event]:
         """What the agent's state folder tells that its output did not (`state_events()`);
         a parser that fails there costs the attempt nothing but those events."""
-        reader = getattr(parser, "state_events", None)  # optional: an older plugin's lacks it
-        if reader is None:
-            return []
         folder = self._state_dir(session_id)
         try:
-            return list(await anyio.to_thread.run_sync(reader, folder))
+            return list(await anyio.to_thread.run_sync(parser.state_events, folder))
         except Exception:  # the agent's files are not the engine's to fail on
             log.exception("reading the agent state of session %s failed", session_id)
             return []

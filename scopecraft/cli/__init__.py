@@ -10,7 +10,17 @@ __all__ = ["main"]
 
 
 def main() -> None:
-    """Entry point of the ``scopecraft`` console script."""
-    from ._app import app
+    """Entry point of the ``scopecraft`` console script.
 
-    app(prog_name="scopecraft")
+    Ctrl-C while the command line is still loading exits 130 with one line, as it does once a
+    command runs, never with a traceback of the import it cut short.
+    """
+    try:
+        from ._app import app
+
+        app(prog_name="scopecraft")
+    except KeyboardInterrupt:
+        import sys
+
+        sys.stderr.write("interrupted\n")
+        raise SystemExit(130) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "emit_json_line",
     "fail",
     "handle_exception",
+    "interruptible",
     "new_typer",
     "run_with_engine",
     "state_of",
@@ -102,16 +104,66 @@ def run_with_engine(state: CliState, func: Callable[[Engine], Awaitable[T]]) -> 
 
     The engine competes for the scheduler lease while it is open, like every engine; closing
     it leaves runtimes running (they are collected by the next engine that opens).
+
+    Ctrl-C (SIGINT) cancels the whole command through an anyio cancel scope, which stays
+    cancelled until the command has unwound: a shielded step (closing the store, releasing the
+    lease) finishes first, and the interrupt cannot be lost in it, as a one-shot native task
+    cancel can. The engine is then closed and `KeyboardInterrupt` is raised (exit 130).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C was pressed while the command ran.
     """
     import anyio
 
     from ..engine import Engine
 
-    async def main() -> T:
+    async def with_engine() -> T:
         async with Engine.open(state.repo, home=state.home) as engine:
             return await func(engine)
 
-    return anyio.run(main)
+    return anyio.run(interruptible, with_engine)
+
+
+async def interruptible(func: Callable[[], Awaitable[T]]) -> T:
+    """Run ``func``; on SIGINT cancel it (level-triggered) and raise `KeyboardInterrupt`.
+
+    Outside the main thread, where no signal handler can be installed, ``func`` just runs.
+    """
+    import threading
+
+    import anyio
+
+    if threading.current_thread() is not threading.main_thread():
+        return await func()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+    interrupted = False
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                interrupted = True
+                scope.cancel()
+
+    async def body(scope: anyio.CancelScope) -> None:
+        try:
+            outcome.append(await func())
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # handed to the caller as it is, not as a group
+            failure.append(exc)
+        finally:
+            scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        group.start_soon(body, group.cancel_scope)
+    if interrupted:
+        raise KeyboardInterrupt
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 # -- output ------------------------------------------------------------------------------------

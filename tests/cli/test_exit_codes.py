@@ -90,20 +90,46 @@ def test_docker_that_cannot_be_reached_exits_6_before_queueing(cli: Cli) -> None
 def test_ctrl_c_exits_130_and_the_session_goes_on(cli: Cli) -> None:
     """SIGINT to `session wait` ends the command with 130; the session is still running."""
     session_id = _started(cli, "hang-01C")
-    argv = [sys.executable, "-m", "scopecraft.cli", "--repo", str(cli.repo)]
+    # -X faulthandler: a process that does not end is sent SIGABRT, which prints where each of
+    # its threads is, so a hang shows its cause in the failure.
+    argv = [sys.executable, "-X", "faulthandler", "-m", "scopecraft.cli", "--repo", str(cli.repo)]
     argv += ["--home", str(cli.home), "session", "wait", session_id]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(3)
         assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            _, stderr = process.communicate(timeout=30)
+            pytest.fail(f"`session wait` did not end within 30 s of SIGINT:\n{stderr}")
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate()
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert cli.json("session", "show", session_id)["status"] == "running"
+
+
+def test_ctrl_c_while_the_command_line_loads_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A KeyboardInterrupt before a command runs (injected here: while the CLI's modules load)
+    ends with 130 and one line, never with the traceback of an import cut short."""
+    import scopecraft.cli
+    import scopecraft.cli._app
+
+    def interrupted(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(scopecraft.cli._app, "app", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        scopecraft.cli.main()
+    assert exited.value.code == ExitCode.INTERRUPTED
+    assert capsys.readouterr().err == "interrupted\n"
 
 
 def test_a_bug_exits_70_with_a_hint(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

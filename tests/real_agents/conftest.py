@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tmux_support import kill_server, socket_dir
 
 from scopecraft.testing import offline_problem
 
@@ -129,3 +130,21 @@ def installed_versions() -> dict[str, str | None]:
     """The versions in the cache folder, by npm package (``None``: not there)."""
     packages = ("@anthropic-ai/claude-code", "@openai/codex", "@google/gemini-cli", "opencode-ai")
     return {p: installed_version(p) for p in packages}
+
+
+def real_tmux_socket(tmp_path: Path) -> str:
+    """The tmux socket name of the real-agent test that owns ``tmp_path`` (killed after it)."""
+    return f"sc-real-{tmp_path.name[-12:]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_tmux_server_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test, kill the private tmux server its engine used, if any, and delete the
+    socket file tmux leaves behind (a cancelled session's server may outlive the engine)."""
+    if "tmp_path" not in request.fixturenames:
+        yield
+        return
+    socket = real_tmux_socket(request.getfixturevalue("tmp_path"))
+    yield
+    if (socket_dir() / socket).exists():
+        kill_server(socket)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from real_agents.conftest import real_tmux_socket
 from real_agents.test_real_engine_sessions import (
     claude_config,
     claude_create,
@@ -32,7 +33,7 @@ TURN_USD = (100 * 3 + 20 * 15) / 1e6
 
 
 def tmux_config(claude_bin: str, tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    socket = f"sc-real-{tmp_path.name[-12:]}"
+    socket = real_tmux_socket(tmp_path)
     return claude_config(
         claude_bin, executors={"tmux": {"socket_name": socket, "width": 160}}, **extra
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from real_agents.conftest import real_tmux_socket
 from real_agents.test_real_engine_sessions import (
     Sessions,
     codex_create,
@@ -38,7 +39,7 @@ def run_tui(
     codex_bin: str, tmp_path: Path, server: OpenAIResponsesServer, steps: list[dict[str, Any]]
 ) -> Sessions:
     """Run ``steps`` with the Codex TUI in a private tmux server (160 columns wide)."""
-    socket = f"sc-real-{tmp_path.name[-12:]}"
+    socket = real_tmux_socket(tmp_path)
     return run_engine(
         tmp_path,
         server,

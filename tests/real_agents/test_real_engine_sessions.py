@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from real_agents.conftest import real_tmux_socket
 
 from scopecraft.agents._codex import DEFAULT_CODEX_PRICES
 from scopecraft.testing import (
@@ -408,7 +409,7 @@ def test_interactive_claude_in_tmux_passes_onboarding_and_edits(
         ],
         port=PORT,
     )
-    socket = f"sc-real-{tmp_path.name[-12:]}"
+    socket = real_tmux_socket(tmp_path)
     result = run_engine(
         tmp_path,
         server,

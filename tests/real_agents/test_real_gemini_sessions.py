@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from real_agents.conftest import require_agent
+from real_agents.conftest import real_tmux_socket, require_agent
 from real_agents.gemini_support import API_KEY, MODEL, NO_RETRIES
 from real_agents.test_real_engine_sessions import PORT, TASK_ID, run_engine, worktree
 
@@ -194,7 +194,7 @@ def test_interactive_gemini_in_tmux_asks_nothing_and_edits(gemini_bin: str, tmp_
         ],
         port=PORT,
     )
-    socket = f"sc-real-{tmp_path.name[-12:]}"
+    socket = real_tmux_socket(tmp_path)
     result = run_engine(
         tmp_path,
         server,
